@@ -1,0 +1,123 @@
+"""The frame-source interface every reader implements.
+
+A frame source streams greyscale frames as float32 batches of shape
+``(n, rows, cols)``.  Readers never hold the whole video in memory: they decode,
+memory-map or load one batch at a time.  Intensities are scaled so that the
+format's full scale maps to 1.0 (8-bit: /255, 12-bit: /4095, ...); the motion
+estimator is invariant to that scale, the scale only keeps numbers readable.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["ROI", "FrameSource", "parse_roi"]
+
+
+@dataclass(frozen=True)
+class ROI:
+    """A rectangle in pixel units: ``x, y`` top-left corner, ``w, h`` size."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def check(self, rows: int, cols: int) -> "ROI":
+        """Return self if it lies inside a ``rows x cols`` frame, else raise ParameterError."""
+        if self.w <= 0 or self.h <= 0:
+            raise ParameterError(f"ROI {self} has zero or negative size; give X,Y,W,H with W,H > 0")
+        if self.x < 0 or self.y < 0 or self.x + self.w > cols or self.y + self.h > rows:
+            raise ParameterError(
+                f"ROI x={self.x},y={self.y},w={self.w},h={self.h} lies outside the {cols}x{rows} "
+                f"frame; choose X+W <= {cols} and Y+H <= {rows}"
+            )
+        return self
+
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y, self.y + self.h), slice(self.x, self.x + self.w)
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+def parse_roi(text: str | None) -> ROI | None:
+    """Parse ``"X,Y,W,H"`` into an :class:`ROI` (``None`` or ``""`` -> None)."""
+    if text is None or text == "" or text == "full":
+        return None
+    parts = text.replace(" ", "").split(",")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        vals = []
+    if len(vals) != 4:
+        raise ParameterError(f"--roi {text!r} is not X,Y,W,H (four integers in pixels, e.g. 10,20,128,96)")
+    return ROI(*vals)
+
+
+class FrameSource(abc.ABC):
+    """Streams greyscale frames from a file.
+
+    Attributes
+    ----------
+    path : str
+        Where the frames come from.
+    shape : tuple of int
+        ``(rows, cols)`` of a full frame.
+    n_frames : int or None
+        Number of frames if the container says so (``None`` when unknown).
+    header_rate : float or None
+        Frame rate stored in the file, in Hz. For video containers this is often
+        *not* the capture rate of a high-speed camera.
+    rate_is_trusted : bool
+        True when ``header_rate`` is the true capture rate (camera files).
+    bit_depth : int
+        Bits per sample of the stored frames.
+    """
+
+    path: str
+    shape: tuple[int, int]
+    n_frames: int | None
+    header_rate: float | None
+    rate_is_trusted: bool = False
+    bit_depth: int = 8
+    kind: str = "unknown"
+
+    @abc.abstractmethod
+    def iter_batches(
+        self, *, batch: int = 32, roi: ROI | None = None, start: int = 0, stop: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Yield float32 arrays of shape ``(n <= batch, h, w)`` in frame order.
+
+        ``roi`` crops every frame (checked against :attr:`shape`); ``start``/``stop``
+        select a frame range.  Implementations must not load frames outside the
+        current batch.
+        """
+
+    def close(self) -> None:  # pragma: no cover - trivial
+        """Release file handles."""
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> dict:
+        """Facts about the input for the JSON sidecar."""
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "rows": int(self.shape[0]),
+            "cols": int(self.shape[1]),
+            "n_frames_header": self.n_frames,
+            "header_rate": self.header_rate,
+            "rate_is_trusted": self.rate_is_trusted,
+            "bit_depth": self.bit_depth,
+        }
