@@ -219,6 +219,9 @@ class ComplexSteerablePyramid:
             yir = np.abs(np.sqrt(1.0 - yr**2))
             lomask_acc = lomask_acc * _point_op(log_rad, yir, x0, dx)
 
+        self._lowpass_full = np.zeros((rows, cols))
+        self._lowpass_full[np.ix_(row_idx, col_idx)] = lomask_acc  # for frequency_response()
+        self._hi0_full = hi0
         self.bands: tuple[Band, ...] = tuple(bands)
         self._filters = filters
         self._index = index
@@ -262,6 +265,28 @@ class ComplexSteerablePyramid:
         sub = spec[:, rows_i][:, :, cols_i] if len(rows_i) != spec.shape[1] else spec
         prod = sub[:, None, :, :] * self._filters[i][None]
         return sfft.ifft2(prod, axes=(-2, -1), workers=self.workers, overwrite_x=True)
+
+    def frequency_response(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Every band's filter on the full-size (fftshift-ed) frequency grid.
+
+        Returns
+        -------
+        bands : list of ndarray, shape (rows, cols), complex
+            One per entry of :attr:`bands`, zero outside the band's cropped grid.
+        lowpass : ndarray, shape (rows, cols)
+            The low-pass residual's filter.
+        highpass : ndarray, shape (rows, cols)
+            The high-pass residual's filter (zero when ``high_band`` carves it into bands).
+        """
+        rows, cols = self.shape
+        out = []
+        for i, (ri, ci) in enumerate(self._index):
+            for k in range(self.orientations):
+                full = np.zeros((rows, cols), dtype=np.complex128)
+                full[np.ix_(ri, ci)] = self._filters[i][k]
+                out.append(np.fft.fftshift(full))
+        hi = np.zeros((rows, cols)) if self.high_band else self._hi0_full
+        return out, self._lowpass_full, hi
 
     def bands_of_level(self, i: int) -> list[Band]:
         """The :class:`Band` descriptions of level slot ``i``."""

@@ -111,9 +111,10 @@ class _CameraSource(FrameSource):
     """Common batching, cropping and scaling for the camera readers.
 
     Subclasses fill ``shape``, ``n_frames``, ``_bits`` (stored bits per sample: 8, 10, 12 or
-    16), ``_full_scale`` and implement :meth:`_frame_bytes_view` returning the raw bytes of
-    frames ``i0:i1`` as ``(n, rows, row_bytes)`` (or ``(n, frame_bytes)`` when rows are not
-    byte-aligned), top row first.
+    16), ``_full_scale``, ``_flip_rows`` (rows stored bottom-up) and ``_mm`` (the memory map),
+    and implement ``_read_rows(i0, i1, r0, r1)`` returning the stored bytes of rows ``r0:r1`` of
+    frames ``i0:i1`` as ``(n, r1 - r0, row_bytes)``, and ``_read_flat(i0, i1)`` returning whole
+    frames as ``(n, frame_bytes)`` (used when rows do not start on a packing group).
     """
 
     _bits: int

@@ -1,0 +1,38 @@
+"""Shared fixtures. Test data are made here; nothing is read from outside the repository."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def pink_texture(shape, seed=0):
+    """A periodic 1/f texture in [0, 1] (test-local; independent of vismic.simulate)."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
+    r = np.sqrt(fx**2 + fy**2)
+    r[0, 0] = 1.0
+    spec = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / r
+    spec[0, 0] = 0
+    t = np.real(np.fft.ifft2(spec))
+    t = (t - t.min()) / (t.max() - t.min())
+    return t
+
+
+def shifted_frames(texture, dx, dy=None):
+    """Frames of ``texture`` shifted by ``dx[t]`` (and ``dy[t]``) pixels, exactly (Fourier shift)."""
+    dx = np.asarray(dx, dtype=np.float64)
+    dy = np.zeros_like(dx) if dy is None else np.asarray(dy, dtype=np.float64)
+    spec = np.fft.fft2(texture)
+    ky = 2 * np.pi * np.fft.fftfreq(texture.shape[0])[:, None]
+    kx = 2 * np.pi * np.fft.fftfreq(texture.shape[1])[None, :]
+    out = np.empty((len(dx),) + texture.shape, dtype=np.float32)
+    for i in range(len(dx)):
+        out[i] = np.real(np.fft.ifft2(spec * np.exp(-1j * (kx * dx[i] + ky * dy[i]))))
+    return out
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,92 @@
+"""Fusion: maximum-ratio weights from a one-factor fit, bounded lags, signs."""
+
+import numpy as np
+import pytest
+
+from vismic.errors import InputError, NoTextureError, ParameterError
+from vismic.fuse import bounded_lag, fuse
+
+
+def _channels(rng, n=4000, gains=(1.0, -0.5, 2.0, 0.3), noise=(0.5, 0.5, 2.0, 0.1), lags=None):
+    s = rng.standard_normal(n)
+    s = np.convolve(s, np.ones(4) / 4, mode="same")  # some bandwidth so lags are identifiable
+    s /= s.std()
+    cols = []
+    for j, (g, sd) in enumerate(zip(gains, noise, strict=True)):
+        lag = 0 if lags is None else lags[j]
+        cols.append(g * np.roll(s, lag) + sd * rng.standard_normal(n))
+    return s, np.stack(cols, axis=1)
+
+
+def test_snr_estimates_and_weights_match_truth(rng):
+    gains = np.array([1.0, -0.5, 2.0, 0.3])
+    noise = np.array([0.5, 0.5, 2.0, 0.1])
+    s, x = _channels(rng, gains=gains, noise=noise)
+    f = fuse(x)
+    true_snr = 10 * np.log10(gains**2 / noise**2)
+    # 4000 samples: variance estimates are good to a few %, i.e. ~0.3 dB; allow 1 dB
+    assert np.allclose(f.snr_db, true_snr, atol=1.0), (f.snr_db, true_snr)
+    assert list(f.signs * np.sign(f.signs[0])) == list(np.sign(gains) * np.sign(gains[0]))
+    mrc = gains / noise**2
+    mrc = mrc / np.abs(mrc).sum()
+    assert np.allclose(np.abs(f.weights), np.abs(mrc), atol=0.03)
+    # the fused signal is as good as the maximum-ratio combination of known weights
+    best = x @ (gains / noise**2)
+    assert abs(np.corrcoef(f.signal, best)[0, 1]) > 0.999
+    fused_true = 10 * np.log10(np.sum(gains**2 / noise**2))
+    assert abs(f.fused_snr_db - fused_true) < 1.0
+
+
+def test_opposite_phase_channels_do_not_cancel(rng):
+    s, x = _channels(rng, gains=(1.0, -1.0, 1.0, -1.0), noise=(0.3, 0.3, 0.3, 0.3))
+    f = fuse(x)
+    assert abs(np.corrcoef(f.signal, s)[0, 1]) > 0.98
+    naive = x.sum(axis=1)
+    assert abs(np.corrcoef(naive, s)[0, 1]) < 0.2  # what an unsigned sum would have given
+
+
+def test_bounded_lag_finds_small_lag_and_ignores_far_ones(rng):
+    s, x = _channels(rng, gains=(1, 1, 1, 1), noise=(0.2, 0.2, 0.2, 0.2), lags=(0, 3, -2, 0))
+    f = fuse(x, max_lag=5)
+    assert list(f.lags - f.lags[0]) == [0, 3, -2, 0]
+    # trap: an unbounded search locks onto a spurious lag far away; with a bound of 1 sample
+    # the 3-sample lag is out of reach and is not invented
+    f1 = fuse(x, max_lag=1)
+    assert abs(f1.lags[1]) <= 1
+
+
+def test_bounded_lag_keeps_zero_without_evidence(rng):
+    a = rng.standard_normal(2000)
+    b = a + rng.standard_normal(2000)
+    lag, c = bounded_lag(a, b, 10)
+    assert lag == 0 and c > 0.5
+    lag, c = bounded_lag(-a, b, 10)
+    assert lag == 0 and c < -0.5  # polarity is kept, not hidden by a signed maximum
+
+
+def test_polarity_follows_best_channel(rng):
+    s, x = _channels(rng, gains=(3.0, 0.5, 0.5, 0.5), noise=(0.1, 1, 1, 1))
+    f = fuse(x)
+    # positive output = opposite sign of the best channel's phase (phase falls for +x motion)
+    assert np.corrcoef(f.signal, s)[0, 1] < -0.99
+
+
+def test_unusable_inputs():
+    with pytest.raises(NoTextureError):
+        fuse(np.full((100, 3), np.nan))
+    with pytest.raises(NoTextureError):
+        fuse(np.zeros((100, 3)))
+    with pytest.raises(InputError):
+        fuse(np.zeros((5, 3)))
+    with pytest.raises(ParameterError):
+        fuse(np.zeros(100))
+    with pytest.raises(ParameterError):
+        fuse(np.ones((100, 2)), max_lag=-1)
+
+
+def test_nan_channel_is_left_out(rng):
+    s, x = _channels(rng)
+    x[:, 2] = np.nan
+    f = fuse(x)
+    assert not f.used[2] and f.weights[2] == 0
+    assert abs(np.corrcoef(f.signal, s)[0, 1]) > 0.95
