@@ -257,15 +257,33 @@ def _overlap(lag: int, n_ref: int, n_est: int) -> tuple[int, int]:
 
 
 def _lag_search(
-    r0: FloatArray, e0: FloatArray, max_lag: int | None
-) -> tuple[int, npt.NDArray[np.complex128], int]:
-    """Integer lag maximising ``|Pearson|`` over the overlap; also the cross-spectrum for refinement."""
+    r0: FloatArray, e0: FloatArray, max_lag: int | None, upsample: int = 1
+) -> tuple[float, npt.NDArray[np.complex128], int, npt.NDArray[np.int64]]:
+    """Lag maximising ``|Pearson|`` over the overlap, on a grid of ``1 / upsample`` samples.
+
+    The Pearson correlation is exact at integer lags (FFT cross-correlation plus
+    cumulative sums for the overlap means and energies).  With ``upsample > 1`` the
+    cross-correlation is also evaluated (band-limited, by FFT zero padding) between
+    integer lags, each point with the normalisation of its nearest integer lag: this
+    finds the right peak even when every integer lag is half a sample off for content
+    near Nyquist.
+
+    Returns
+    -------
+    best : float
+        Best lag on the grid, in samples.
+    cross : ndarray, complex, shape (nfft // 2 + 1,)
+        Cross-spectrum ``rfft(e0) * conj(rfft(r0))`` for refinement.
+    nfft : int
+        Its FFT length.
+    lags : ndarray, int, shape (n_lags,)
+        The integer lags searched (ascending, contiguous).
+    """
     n_ref, n_est = r0.size, e0.size
     shorter = min(n_ref, n_est)
     limit = shorter // 4 if max_lag is None else max_lag
     nfft = scipy.fft.next_fast_len(n_ref + n_est - 1, real=True)
     cross = scipy.fft.rfft(e0, nfft) * np.conj(scipy.fft.rfft(r0, nfft))
-    xc = scipy.fft.irfft(cross, nfft)  # xc[k mod nfft] = sum_n e0[n] r0[n - k]
 
     lags = np.arange(max(-limit, -(n_ref - 1)), min(limit, n_est - 1) + 1)
     a = np.maximum(0, lags)
@@ -280,19 +298,22 @@ def _lag_search(
     cr2 = np.concatenate(([0.0], np.cumsum(r0 * r0)))
     s_e, s_ee = ce[b] - ce[a], ce2[b] - ce2[a]
     s_r, s_rr = cr[b - lags] - cr[a - lags], cr2[b - lags] - cr2[a - lags]
-    s_er = xc[lags % nfft]
-    cov = s_er - s_e * s_r / m
+    # xc[k mod n] = sum_n e0[n] r0[n - k]; fine grid offsets -1/2 .. 1/2 - 1/upsample
+    xc = scipy.fft.irfft(cross, nfft * upsample) * upsample
+    steps = np.arange(-(upsample // 2), upsample - upsample // 2)
+    s_er = xc[(lags[:, None] * upsample + steps[None, :]) % (nfft * upsample)]
+    cov = s_er - (s_e * s_r / m)[:, None]
     var = np.maximum(s_ee - s_e * s_e / m, 0.0) * np.maximum(s_rr - s_r * s_r / m, 0.0)
     tiny = 1e-24 * (float(np.dot(e0, e0)) * float(np.dot(r0, r0)) + 1e-300)
     rho = np.zeros_like(cov)
     ok = var > tiny
-    rho[ok] = cov[ok] / np.sqrt(var[ok])
-    best = int(np.argmax(np.abs(rho)))
-    return int(lags[best]), cross, nfft
+    rho[ok] = cov[ok] / np.sqrt(var[ok])[:, None]
+    row, col = np.unravel_index(int(np.argmax(np.abs(rho))), rho.shape)
+    return float(lags[row]) + float(steps[col]) / upsample, cross, nfft, lags
 
 
-def _refine_fraction(cross: npt.NDArray[np.complex128], nfft: int, lag: int) -> float:
-    """Fractional lag in [-0.5, 0.5] maximising the band-limited cross-correlation near ``lag``."""
+def _refine_lag(cross: npt.NDArray[np.complex128], nfft: int, center: float, halfwidth: float) -> float:
+    """Lag (samples) within ``center +- halfwidth`` maximising the band-limited ``|cross-correlation|``."""
     weights = np.full(cross.size, 2.0)
     weights[0] = 1.0
     if nfft % 2 == 0:
@@ -303,16 +324,34 @@ def _refine_fraction(cross: npt.NDArray[np.complex128], nfft: int, lag: int) -> 
     def xcorr(tau: float) -> float:
         return float(np.sum((wx * np.exp(step * tau)).real))
 
-    sign = 1.0 if xcorr(lag) >= 0 else -1.0
+    sign = 1.0 if xcorr(center) >= 0 else -1.0
     res = scipy.optimize.minimize_scalar(
-        lambda t: -sign * xcorr(t), bounds=(lag - 0.5, lag + 0.5), method="bounded", options={"xatol": 1e-5}
+        lambda t: -sign * xcorr(t),
+        bounds=(center - halfwidth, center + halfwidth),
+        method="bounded",
+        options={"xatol": 1e-5},
     )
-    fraction = float(res.x) - lag
-    # Keep the integer lag when it is already the peak (identical signals) or the gain is
-    # negligible: a 1e-3 sample offset costs at most 5e-6 of correlation even at Nyquist.
-    if abs(fraction) < 1e-3 or sign * xcorr(lag + fraction) <= sign * xcorr(lag):
-        return 0.0
-    return fraction
+    tau = float(res.x)
+    nearest = float(round(tau))
+    # Keep the integer lag when it is already the peak (identical signals) or the offset is
+    # negligible: 1e-3 sample costs at most 5e-6 of correlation, even at Nyquist.
+    if abs(tau - nearest) < 1e-3 or sign * xcorr(tau) <= sign * xcorr(nearest):
+        return nearest
+    return tau
+
+
+def _search(r0: FloatArray, e0: FloatArray, max_lag: int | None, subsample: bool) -> tuple[int, float]:
+    """Integer lag and subsample fraction (0 unless ``subsample``) of the best alignment."""
+    upsample = 4 if subsample else 1
+    best, cross, nfft, lags = _lag_search(r0, e0, max_lag, upsample)
+    if not subsample:
+        return int(best), 0.0
+    tau = _refine_lag(cross, nfft, best, 1.0 / upsample)
+    nearest = int(round(tau))
+    if lags[0] <= nearest <= lags[-1]:
+        return nearest, tau - nearest
+    edge = int(lags[0] if nearest < lags[0] else lags[-1])  # peak just past the searched range
+    return edge, float(np.clip(tau - edge, -0.5, 0.5))
 
 
 def _fractional_delay(x: FloatArray, fraction: float) -> FloatArray:
@@ -330,9 +369,8 @@ def _align(reference: FloatArray, estimate: FloatArray, max_lag: int | None, sub
     r_mean = float(reference.mean())
     r0 = reference - r_mean
     e0 = estimate - float(estimate.mean())
-    lag, cross, nfft = _lag_search(r0, e0, max_lag)
+    lag, fraction = _search(r0, e0, max_lag, subsample)
     a, b = _overlap(lag, reference.size, estimate.size)
-    fraction = _refine_fraction(cross, nfft, lag) if subsample else 0.0
     source = _fractional_delay(r0, fraction) + r_mean if fraction != 0.0 else reference
     ref_seg = np.array(source[a - lag : b - lag], dtype=np.float64)
     est_seg = np.array(estimate[a:b], dtype=np.float64)

@@ -200,6 +200,14 @@ def _resolve_rate(src: FrameSource, fps: float | None) -> tuple[float, str]:
             )
         return float(fps), "user"
     if src.rate_is_trusted and header:
+        facts = src.describe()
+        step = facts.get("save_step") or 1
+        if step > 1:
+            warnings.warn(
+                f"{src.path} keeps every {step}th frame of a {facts.get('record_rate', header * step):g} fps "
+                f"recording: the samples are {header:g} Hz apart, so sound above {header / 2:g} Hz is lost",
+                stacklevel=3,
+            )
         return float(header), "camera header"
     if header:
         warnings.warn(
