@@ -238,7 +238,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(meta, default=float))
     elif not a.quiet:
-        crb = meta.get("cramer_rao", {})
+        crb = meta.get("crb", {})
         print(f"wrote {a.output} ({meta.get('n_frames')} frames at {a.fps:g} fps; the container's rate is "
               f"not to be trusted: recover with --fps {a.fps:g})")
         print(f"truth  {truth}")
@@ -336,7 +336,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         print("3/3 scoring against the true motion ...")
     truth_sig = scene.truth()
     res = score(truth_sig, rec.audio, rate_reference=fps, rate_estimate=rec.rate, highpass=fps / 40)
-    crb = meta.get("cramer_rao", {})
+    crb = meta.get("crb", {})
     if a.json:
         print(json.dumps({"outputs": paths, "video": video, "truth": truth, "score": res,
                           "cramer_rao": crb}, default=float))

@@ -57,13 +57,19 @@ def highpass_columns(x: np.ndarray, *, rate: float, cutoff: float, order: int = 
 
 
 def detect_lines(
-    x: np.ndarray, *, rate: float, mains: tuple[float, ...] = (50.0, 60.0), threshold_db: float = 10.0
+    x: np.ndarray,
+    *,
+    rate: float,
+    mains: tuple[float, ...] = (50.0, 60.0),
+    threshold_db: float = 10.0,
+    min_hz: float = 0.0,
 ) -> list[dict]:
     """Find strong narrow lines at mains-flicker frequencies (50/60 Hz and harmonics).
 
     Lighting powered from the mains flickers at twice the mains frequency (100/120 Hz) and its
     harmonics; magnetic hum sits at 50/60 Hz.  A line is reported when its power exceeds the
-    median of the surrounding +-10% of the spectrum by ``threshold_db``.
+    median of the surrounding +-10% of the spectrum by ``threshold_db``.  Lines below ``min_hz``
+    are not searched: near a high-pass cutoff the filter's slope alone looks like a peak.
 
     Returns
     -------
@@ -82,6 +88,9 @@ def detect_lines(
         k = 1
         while k * base < rate / 2 - 2 * df:
             hz = k * base
+            k += 1
+            if hz < min_hz:
+                continue
             i = int(round(hz / df))
             lo, hi = max(1, int(i * 0.9)), min(len(p) - 1, int(np.ceil(i * 1.1)) + 1)
             window = np.r_[p[lo : max(lo, i - 2)], p[i + 3 : hi]]
@@ -90,7 +99,6 @@ def detect_lines(
                 prom = 10 * np.log10(peak / (np.median(window) + 1e-300) + 1e-300)
                 if prom >= threshold_db:
                     found[hz] = max(found.get(hz, -np.inf), float(prom))
-            k += 1
     return [{"hz": h, "db_above_floor": round(v, 2)} for h, v in sorted(found.items(), key=lambda kv: -kv[1])]
 
 

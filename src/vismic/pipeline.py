@@ -361,7 +361,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     t2 = time.perf_counter()
     raw = fusion.signal
     x = highpass(raw, rate=rate, cutoff=0.0) if hp > 0 else raw
-    lines = detect_lines(x, rate=rate)
+    lines = detect_lines(x, rate=rate, min_hz=1.5 * hp)
     notched: list[float] = []
     if isinstance(params.notch, tuple):
         notched = [f for f in params.notch if f < rate / 2]
