@@ -1,0 +1,123 @@
+"""The command line: contract spellings, outputs, and one clear line with exit 2 on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vismic import simulate as sim
+from vismic.cli import main
+
+RATE = 2200.0
+
+
+@pytest.fixture(scope="module")
+def scene_video(tmp_path_factory):
+    d = tmp_path_factory.mktemp("scene")
+    s = sim.builtin_sound("melody", rate=RATE, duration=0.4, seed=2)
+    sc = sim.Scene(texture=sim.make_texture("pink", (96, 96), seed=2), sound=s, rate=RATE,
+                   rms_px=0.01, shape=(64, 64), noise_sigma=2.0)
+    path = d / "scene.mkv"
+    sim.render(sc, path, truth_path=d / "scene.truth.wav")
+    return path
+
+
+def _run(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_recover_writes_all_outputs_and_json(scene_video, tmp_path, capsys):
+    opts = tmp_path / "opts.wav"
+    code, stdout, err = _run(["recover", scene_video, "-o", opts, "--fps", RATE, "--roi", "4,4,56,56",
+                              "--scales", 3, "--orientations", 2, "--denoise", "specsub",
+                              "--highpass", 60, "--spectrogram", "--json", "--quiet"], capsys)
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["rate"] == RATE and res["params"]["denoise"] == "specsub" and res["params"]["scales"] == 3
+    for key in ("wav", "listen", "json", "spectrogram"):
+        assert os.path.exists(res["outputs"][key]), key
+    out = tmp_path / "rec.wav"
+    code, stdout, err = _run(["recover", scene_video, "-o", out, "--fps", RATE], capsys)
+    assert code == 0, err
+    assert "estimated SNR" in stdout and str(out) in stdout
+    # score the recovery against the truth through the CLI too
+    code, stdout, err = _run(["score", scene_video.parent / "scene.truth.wav", out, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["correlation"] > 0.9
+    # an existing output is not overwritten without --force
+    code, _, err = _run(["recover", scene_video, "-o", out, "--fps", RATE, "--quiet"], capsys)
+    assert code == 2 and "--force" in err
+
+
+@pytest.mark.parametrize(
+    "make, args, needle",
+    [
+        (lambda d: d / "missing.mp4", ["--fps", "2200"], "no such file"),
+        (lambda d: _text(d / "notvideo.mp4"), ["--fps", "2200"], "not a video"),
+        (lambda d: _npy(d / "one.npy", 1), ["--fps", "2200"], "one frame"),
+        (lambda d: _npy(d / "zero.npy", 0), ["--fps", "2200"], "no frames"),
+        (lambda d: _npy(d / "ok.npy", 12), [], "frame rate"),
+        (lambda d: _npy(d / "ok.npy", 12), ["--fps", "-3"], "fps"),
+        (lambda d: _npy(d / "ok.npy", 12), ["--fps", "0"], "fps"),
+        (lambda d: _npy(d / "ok.npy", 12), ["--fps", "100", "--roi", "30,30,40,40"], "outside"),
+        (lambda d: _npy(d / "ok.npy", 12), ["--fps", "100", "--roi", "1,2,3"], "X,Y,W,H"),
+        (lambda d: _npy(d / "flat.npy", 12, flat=True), ["--fps", "100"], "flat"),
+        (lambda d: _npy(d / "nan.npy", 12, nan=True), ["--fps", "100"], "NaN"),
+        (lambda d: _npy(d / "ok.npy", 12), ["--fps", "100", "--scales", "9"], "scales"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_wav(tmp_path, capsys, make, args, needle):
+    inp = make(tmp_path)
+    out = tmp_path / "out.wav"
+    code, stdout, err = _run(["recover", inp, "-o", out, "--quiet", *args], capsys)
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("vismic: error")]
+    assert len(lines) == 1 and needle in lines[0], err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".wav")]
+
+
+def _text(path):
+    path.write_text("this is not a video\n")
+    return path
+
+
+def _npy(path, n, flat=False, nan=False):
+    tex = sim.make_texture("pink", (40, 40), seed=1)
+    frames = np.repeat(tex[None], n, axis=0).astype(np.float32)
+    if flat:
+        frames[:] = 0.5
+    if nan:
+        frames[3, 5, 5] = np.nan
+    np.save(path, frames)
+    return path
+
+
+def test_simulate_command(tmp_path, capsys):
+    out = tmp_path / "sim.mkv"
+    code, stdout, err = _run(["simulate", out, "--sound", "tone", "--freq", "300", "--fps", "1000",
+                              "--duration", "0.1", "--size", "48x32", "--json"], capsys)
+    assert code == 0, err
+    meta = json.loads(stdout)
+    assert meta["n_frames"] == 100 and os.path.exists(tmp_path / "sim.truth.wav")
+    code, _, err = _run(["simulate", out, "--fps", "1000", "--duration", "0.1"], capsys)
+    assert code == 2 and "exists" in err
+    code, _, err = _run(["simulate", tmp_path / "x.mkv", "--fps", "-1"], capsys)
+    assert code == 2 and "fps" in err
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["recover"])
+    assert exc.value.code == 2
+
+
+def test_python_dash_m_runs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "vismic", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "vismic" in r.stdout
