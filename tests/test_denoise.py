@@ -37,7 +37,6 @@ def test_detect_lines_and_notch(rng):
 
 def test_spectral_subtraction_improves_snr_and_keeps_phase(rng):
     n = 2200 * 4
-    t = _t(n)
     # a melody-like signal: notes that change, so a per-bin median over time sees mostly noise
     f = np.repeat([300.0, 450.0, 600.0, 350.0, 500.0, 700.0, 400.0, 550.0], n // 8)
     clean = np.sin(2 * np.pi * np.cumsum(f) / RATE) * (np.arange(n) % (n // 8) < n // 16)

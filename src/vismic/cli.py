@@ -305,7 +305,8 @@ def _print_score(res: dict) -> None:
             ("lag", "lag_s", "{:.4f} s")]
     for label, key, fmt in rows:
         v = res.get(key)
-        print(f"{label:22s} " + (fmt.format(v) if isinstance(v, int | float) else f"n/a ({res.get(key + '_note', '')})"))
+        shown = fmt.format(v) if isinstance(v, int | float) else f"n/a ({res.get(key + '_note', '')})"
+        print(f"{label:22s} {shown}")
 
 
 def cmd_demo(a: argparse.Namespace) -> int:

@@ -80,7 +80,8 @@ class RecoveryParams:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if self.fps is not None and not (isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0):
+        fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
+        if self.fps is not None and not fps_ok:
             raise ParameterError(f"fps={self.fps} must be a positive number of frames per second")
         if self.roi is not None:
             if len(self.roi) != 4:

@@ -29,7 +29,7 @@ class ROI:
     w: int
     h: int
 
-    def check(self, rows: int, cols: int) -> "ROI":
+    def check(self, rows: int, cols: int) -> ROI:
         """Return self if it lies inside a ``rows x cols`` frame, else raise ParameterError."""
         if self.w <= 0 or self.h <= 0:
             raise ParameterError(f"ROI {self} has zero or negative size; give X,Y,W,H with W,H > 0")
@@ -100,10 +100,10 @@ class FrameSource(abc.ABC):
         current batch.
         """
 
-    def close(self) -> None:  # pragma: no cover - trivial
-        """Release file handles."""
+    def close(self) -> None:  # noqa: B027 - optional hook, most readers hold no handle
+        """Release file handles (readers that keep none need not override this)."""
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
