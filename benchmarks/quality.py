@@ -60,8 +60,8 @@ def lk_snr(scene, frames):
 
 CONFIGS = {
     "default": {},
-    "paper pyramid (no high band)": {"high_band": False},
-    "4 orientations": {"orientations": 4},
+    "paper pyramid (4x2, no high band)": {"high_band": False, "orientations": 2},
+    "2 orientations": {"orientations": 2},
     "one region (grid 1x1)": {"grid": (1, 1)},
     "reference-frame phase": {"mode": "reference"},
 }

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fps", type=float, help="true capture rate in Hz (camera files carry it; video headers often lie)")
     r.add_argument("--roi", help="region X,Y,W,H in pixels (default: whole frame)")
     r.add_argument("--scales", type=int, help="pyramid scales (default: up to 4, as the ROI allows)")
-    r.add_argument("--orientations", type=int, default=2, help="pyramid orientations (default 2)")
+    r.add_argument("--orientations", type=int, default=4, help="pyramid orientations (default 4)")
     r.add_argument("--no-high-band", action="store_true", help="drop the oriented bands of the finest octave")
     r.add_argument("--mode", choices=("increment", "reference"), default="increment",
                    help="phase reference: frame-to-frame increments (default, drift-proof) or the first frame")
@@ -364,16 +364,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vismic: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
+
+    def _one_line(exc: object) -> str:
+        return " ".join(str(exc).splitlines()) or exc.__class__.__name__
+
     try:
         return COMMANDS[args.command](args)
     except VismicError as exc:
-        print(f"vismic: error: {exc}", file=sys.stderr)
+        print(f"vismic: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("vismic: interrupted; no output was written for the unfinished step", file=sys.stderr)
         return 130
     except MemoryError:
         print("vismic: error: out of memory; use a smaller --roi or --batch", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the OS refused a read or write (disk full, permission denied, I/O error)
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"vismic: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a bug: one line instead of a traceback; VISMIC_DEBUG=1 shows the traceback
+        if os.environ.get("VISMIC_DEBUG"):
+            raise
+        print(f"vismic: error: internal error ({exc.__class__.__name__}: {_one_line(exc)}); this is a bug, "
+              "please report it (VISMIC_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
 
 

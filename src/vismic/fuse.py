@@ -154,7 +154,7 @@ def fuse(channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None
     NoTextureError
         If no channel carries a usable signal.
     """
-    x = np.asarray(channels, dtype=np.float64)
+    x = np.asarray(channels)
     if x.ndim != 2:
         raise ParameterError(f"channels must be 2-D (n, c), got shape {x.shape}")
     n, c = x.shape
@@ -164,9 +164,8 @@ def fuse(channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None
         raise ParameterError(f"max_lag={max_lag} must be >= 0 samples")
     max_lag = int(min(max_lag, n // 4))
     finite = np.all(np.isfinite(x), axis=0)
-    x = np.where(finite[None, :], x, 0.0)
-    x = x - x.mean(axis=0)
-    std = x.std(axis=0)
+    std = np.zeros(c)
+    std[finite] = x[:, finite].std(axis=0)
     used = finite & (std > 0)
     if not np.any(used):
         raise NoTextureError(
@@ -174,7 +173,9 @@ def fuse(channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None
             "choose an ROI on a textured, well-lit part of the object"
         )
     idx = np.flatnonzero(used)
-    z = x[:, idx] / std[idx]
+    z = x[:, idx].astype(np.float64)  # the one working copy: centred and scaled in place
+    z -= z.mean(axis=0)
+    z /= std[idx]
     notes: list[str] = []
 
     def fit(zz: np.ndarray):

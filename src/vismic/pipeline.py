@@ -68,7 +68,7 @@ class RecoveryParams:
     fps: float | None = None
     roi: tuple[int, int, int, int] | None = None
     scales: int | None = None
-    orientations: int = 2
+    orientations: int = 4
     high_band: bool = True
     mode: str = "increment"
     grid: tuple[int, int] | None = None
@@ -232,11 +232,16 @@ def _auto_scales(shape: tuple[int, int]) -> int:
 
 
 def _auto_grid(shape: tuple[int, int], n_bands: int, n_frames: int | None, coarse: int) -> tuple[int, int]:
-    """Regions of at least ~48 px, at most 4 per axis, and few enough channels for the clip length."""
+    """Up to 2x2 regions of >= 48 px, each keeping >= 4 coarsest-level coefficients per axis.
+
+    Two regions per axis are enough for the common mode shapes (halves, quadrants moving in
+    opposite phase) while keeping the channel count, hence memory and the fit's variance, small.
+    The choice depends on the ROI only (and, when the container states it, on a very short clip),
+    so the same footage gives the same channels whatever file it comes in.
+    """
     rows, cols = shape
-    gy = int(np.clip(rows // 48, 1, 4))
-    gx = int(np.clip(cols // 48, 1, 4))
-    # each region must keep >= 4 coefficients per axis at the coarsest level
+    gy = int(np.clip(rows // 48, 1, 2))
+    gx = int(np.clip(cols // 48, 1, 2))
     gy = max(1, min(gy, (rows // coarse) // 4))
     gx = max(1, min(gx, (cols // coarse) // 4))
     if n_frames:
@@ -348,12 +353,14 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     signals = np.concatenate(chunks, axis=0)
     del chunks
     disp = integrate(signals) if params.mode == "increment" else signals.astype(np.float64)
+    del signals
     hp = params.highpass if params.highpass is not None else rate / 40.0
     if hp >= rate / 2:
         raise ParameterError(f"highpass={hp:g} Hz must be below the Nyquist frequency {rate / 2:g} Hz")
     finite = np.all(np.isfinite(disp), axis=0)
     disp[:, ~finite] = 0.0
     filtered = highpass_columns(disp, rate=rate, cutoff=hp)
+    del disp
     filtered[:, ~finite] = np.nan
     max_lag = int(round(params.max_lag_ms * 1e-3 * rate))
     fusion = fuse(filtered, max_lag=max_lag)
