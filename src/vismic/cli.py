@@ -361,7 +361,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"vismic: warning: {message}", file=sys.stderr)
+        try:  # clears a progress bar first, so the warning gets a line of its own
+            from tqdm import tqdm
+
+            tqdm.write(f"vismic: warning: {message}", file=sys.stderr)
+        except ImportError:  # pragma: no cover
+            print(f"vismic: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
 
