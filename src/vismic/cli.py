@@ -44,6 +44,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .rolling_shutter import add_calibrate_parser, add_cli_arguments
+
     p = _Parser(prog="vismic", description="Recover sound from silent video (the visual microphone).")
     p.add_argument("--version", action="version", version=f"vismic {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="overwrite existing outputs")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     r.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_cli_arguments(r)
 
     s = sub.add_parser("simulate", help="render a vibrating textured scene with known truth")
     s.add_argument("output", help="video to write (.mkv/.nut lossless FFV1, .mp4, or .npy)")
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo-output", help="folder for the demo files (default ./demo-output)")
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--json", action="store_true")
+    add_calibrate_parser(sub)
     return p
 
 
@@ -130,6 +134,10 @@ def _default_output(inp: str) -> str:
 
 
 def cmd_recover(a: argparse.Namespace) -> int:
+    from .rolling_shutter import recover_main, uses_rolling_shutter
+
+    if uses_rolling_shutter(a):
+        return recover_main(a)
     from .io import open_source, parse_roi
     from .io.audio import check_writable
     from .pipeline import RecoveryParams, output_paths, recover, save
@@ -353,7 +361,19 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"recover": cmd_recover, "simulate": cmd_simulate, "score": cmd_score, "demo": cmd_demo}
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    from .rolling_shutter import calibrate_main
+
+    return calibrate_main(a)
+
+
+COMMANDS = {
+    "recover": cmd_recover,
+    "simulate": cmd_simulate,
+    "score": cmd_score,
+    "demo": cmd_demo,
+    "calibrate": cmd_calibrate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

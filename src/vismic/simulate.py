@@ -59,6 +59,7 @@ __all__ = [
     "builtin_sound",
     "load_sound",
     "Scene",
+    "RollingShutterScene",
     "render",
 ]
 
@@ -463,6 +464,22 @@ def load_sound(path: str | os.PathLike[str], rate: float, *, duration: float | N
     return _unit_rms(np.asarray(x, dtype=np.float64), "sound")
 
 
+def _mode_shape(mode: str | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per-pixel motion amplitude of a mode name or array (see :class:`Scene`), float64."""
+    rows, cols = shape
+    if isinstance(mode, np.ndarray):
+        return mode.copy()
+    if mode in ("rigid", "halves-in-phase"):
+        return np.ones((rows, cols))
+    if mode == "halves":
+        m = np.ones((rows, cols))
+        m[:, cols // 2 :] = -1.0
+        return m
+    i = np.sin(np.pi * (np.arange(rows) + 1) / (rows + 1))
+    j = np.sin(np.pi * (np.arange(cols) + 1) / (cols + 1))
+    return (i / i.max())[:, None] * (j / j.max())[None, :]
+
+
 # --------------------------------------------------------------------------------------
 # Scene
 # --------------------------------------------------------------------------------------
@@ -688,18 +705,7 @@ class Scene:
         -------
         ndarray, shape (rows, cols), float64
         """
-        rows, cols = self.shape
-        if isinstance(self.mode, np.ndarray):
-            return self.mode.copy()
-        if self.mode in ("rigid", "halves-in-phase"):
-            return np.ones((rows, cols))
-        if self.mode == "halves":
-            m = np.ones((rows, cols))
-            m[:, cols // 2 :] = -1.0
-            return m
-        i = np.sin(np.pi * (np.arange(rows) + 1) / (rows + 1))
-        j = np.sin(np.pi * (np.arange(cols) + 1) / (cols + 1))
-        return (i / i.max())[:, None] * (j / j.max())[None, :]
+        return _mode_shape(self.mode, self.shape)
 
     @cached_property
     def _unit_sound(self) -> np.ndarray:
@@ -992,41 +998,491 @@ class _Renderer:
         return out
 
     def camera(self, clean: np.ndarray, i0: int) -> np.ndarray:
-        """Noise, quantisation and clipping of a batch of clean frames starting at frame ``i0``.
+        """Noise, quantisation and clipping of a batch of clean frames starting at frame ``i0``."""
+        return _camera_model(self.scene, clean, i0)
 
-        Works in float32 grey levels (the output is quantised; float32 keeps 0.004 LSB at 16 bits).
+
+def _camera_model(sc: Any, clean: np.ndarray, i0: int) -> np.ndarray:
+    """Noise, quantisation and clipping of a batch of clean frames starting at frame ``i0``.
+
+    ``sc`` is a :class:`Scene` or :class:`RollingShutterScene` (it needs ``bits``, ``noise_sigma``,
+    ``shot_noise``, ``full_well``, ``seed`` and ``dtype``). Works in float32 grey levels (the
+    output is quantised; float32 keeps 0.004 LSB at 16 bits).
+    """
+    top = 2**sc.bits - 1
+    levels = np.multiply(clean, top, dtype=np.float32)
+    read_var = (sc.noise_sigma / 255.0) ** 2
+    if read_var > 0 or sc.shot_noise:
+        z = np.empty_like(levels)
+
+        def draw(k: int) -> None:
+            rng = np.random.default_rng(np.random.SeedSequence(sc.seed, spawn_key=(i0 + k,)))
+            rng.standard_normal(out=z[k], dtype=np.float32)
+
+        n = levels.shape[0]
+        if n > 1 and _workers() > 1:
+            with ThreadPoolExecutor(max_workers=min(n, _workers())) as pool:
+                list(pool.map(draw, range(n)))
+        else:
+            for k in range(n):
+                draw(k)
+        if sc.shot_noise:  # variance (read + L/full_well) in full scale -> std in grey levels
+            std = np.clip(clean, 0.0, None, dtype=np.float32)
+            std *= np.float32(1.0 / sc.full_well)
+            std += np.float32(read_var)
+            np.sqrt(std, out=std)
+            std *= np.float32(top)
+            z *= std
+        else:
+            z *= np.float32(math.sqrt(read_var) * top)
+        levels += z
+    np.rint(levels, out=levels)
+    np.clip(levels, 0, top, out=levels)
+    return levels.astype(sc.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# Rolling-shutter scene
+# --------------------------------------------------------------------------------------
+
+READOUTS = ("down", "up")
+#: Tolerance on ``rows * line_delay <= 1 / fps`` (published line delays are rounded).
+_READOUT_FIT_TOL = 1e-9
+
+
+def _finite(name: str, value: Any, *, lo: float | None = None, lo_open: bool = False,
+            fix: str) -> float:
+    try:
+        ok = not isinstance(value, bool | np.bool_) and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if ok and lo is not None:
+        v = float(value)
+        ok = v > lo if lo_open else v >= lo
+    if not ok:
+        bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo:g}"
+        raise _bad(name, value, f"must be a finite number{bound}", fix)
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class RollingShutterScene:
+    """A textured object vibrating with a sound, filmed by a rolling-shutter video camera.
+
+    The camera reads its rows one after another: row ``y`` of frame ``n`` integrates light over
+    its own exposure window
+
+        [t0 + n/fps + r(y) * line_delay,  t0 + n/fps + r(y) * line_delay + exposure]
+
+    with ``r(y) = y`` (``readout="down"``, row 0 first) or ``r(y) = rows - 1 - y``
+    (``readout="up"``) and ``t0 = start_time``. The rows of one frame therefore sample the sound
+    at ``1 / line_delay`` samples per second, and nothing is recorded during the gap
+    ``1/fps - rows * line_delay`` between the last row of a frame and the first row of the next.
+    This timing code is written here on purpose, independently of :mod:`vismic.rolling_shutter`,
+    so that a timing bug in the estimator cannot cancel out in tests.
+
+    Rendering is exact to a stated tolerance: the row shows the texture displaced by
+    ``a(t) = rms_px * m(x, y) * s(t)`` along ``direction_deg`` and averaged over the row's
+    exposure window,
+
+        row(x) = (1/E) int L(x - a(t) u) dt = sum_k E_w[(-a)^k] / k! * (u . grad)^k L(x),
+
+    a Taylor series whose directional derivatives are computed spectrally from the band-limited
+    texture and whose exposure moments ``E_w[(-a)^k]`` are Gauss-Legendre quadratures of the sound
+    over each row's window (one node per sound sample in the window, at least two). The order is
+    chosen from a rigorous bound on the remainder (below 1e-9 of full scale), as for smooth modes
+    of :class:`Scene`. Lighting flicker multiplies each row by its exposure-averaged gain
+    ``1 + flicker * sinc(flicker_hz * E) * sin(2 pi flicker_hz t_mid)``: a flickering light films
+    as horizontal stripes ``1 / (flicker_hz * line_delay)`` rows apart (the calibration video).
+    Then noise, quantisation and clipping as in :class:`Scene`.
+
+    Parameters
+    ----------
+    texture : ndarray, shape (R, C), float
+        One period of a periodic texture in [0, 1] (see :func:`make_texture`); it must exceed the
+        frame by ``ceil(max displacement) + 2`` px on every side.
+    sound : ndarray, shape (n,), float
+        The vibration, sampled at ``sound_rate`` (rescaled to unit RMS). Rows sample it far above
+        the frame rate, so give it at a high rate: ``sound_rate >= 1 / line_delay`` is
+        recommended and it should be band-limited well below ``sound_rate / 2`` (it is
+        interpolated by a cubic spline between samples).
+    sound_rate : float
+        Sampling rate of ``sound`` in Hz; sample ``i`` is at time ``i / sound_rate``.
+    fps : float
+        Frame rate in Hz (e.g. 59.94).
+    line_delay : float
+        Time between the starts of two consecutive rows, in seconds (> 0, with
+        ``rows * line_delay <= 1 / fps``).
+    exposure : float
+        Exposure time of every row in seconds, ``0 <= exposure <= 1/fps`` (0: instantaneous).
+    readout : {"down", "up"}
+        Row 0 is read first (``"down"``) or last (``"up"``).
+    n_frames : int or None
+        Number of frames; ``None``: as many as the sound covers, counting the last row's
+        exposure window.
+    start_time : float
+        Time, on the sound's clock, when the exposure of the first row read in frame 0 starts (s).
+    rms_px, direction_deg, shape, mode, noise_sigma, shot_noise, full_well, bits, flicker, \
+flicker_hz, contrast, mean, seed
+        As in :class:`Scene` (``mode`` may be ``"rigid"``, ``"halves"``, ``"halves-in-phase"``,
+        ``"membrane"`` or an array); there is no drift.
+
+    Raises
+    ------
+    ParameterError
+        Any field out of range: the message names the field, its value and the fix.
+    """
+
+    texture: np.ndarray
+    sound: np.ndarray
+    sound_rate: float
+    fps: float
+    line_delay: float
+    exposure: float = 0.0
+    readout: str = "down"
+    n_frames: int | None = None
+    start_time: float = 0.0
+    rms_px: float = 0.01
+    direction_deg: float = 0.0
+    shape: tuple[int, int] = (96, 96)
+    mode: str | np.ndarray = "rigid"
+    noise_sigma: float = 2.0
+    shot_noise: bool = False
+    full_well: float = 10_000.0
+    bits: int = 8
+    flicker: float = 0.0
+    flicker_hz: float = 120.0
+    contrast: float = 0.8
+    mean: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def setf(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        tex = np.asarray(self.texture)
+        if tex.ndim != 2 or not np.issubdtype(tex.dtype, np.number) or min(tex.shape) < 4:
+            raise _bad("texture", tex, "must be a 2-D numeric array of at least 4 x 4",
+                       "use make_texture('pink', (256, 256)) or load_texture(path, shape)")
+        tex = tex.astype(np.float64)
+        if not np.all(np.isfinite(tex)) or tex.min() < -1e-6 or tex.max() > 1 + 1e-6:
+            raise _bad("texture", tex, "must hold finite values in [0, 1]",
+                       "rescale it, e.g. (t - t.min()) / (t.max() - t.min())")
+        tex.setflags(write=False)
+        setf("texture", tex)
+        snd = np.asarray(self.sound)
+        if snd.ndim != 1 or snd.size < 4 or not np.issubdtype(snd.dtype, np.number) \
+                or np.iscomplexobj(snd) or not np.all(np.isfinite(snd)):
+            raise _bad("sound", snd, "must be a 1-D real finite array of >= 4 samples",
+                       "use builtin_sound('tone', rate=sound_rate, duration=...)")
+        snd = snd.astype(np.float64)
+        if not np.any(snd != 0):
+            raise _bad("sound", snd, "is silent (all zeros)", "use a sound with nonzero RMS")
+        snd.setflags(write=False)
+        setf("sound", snd)
+        setf("sound_rate", _check_rate(self.sound_rate, "sound_rate"))
+        setf("fps", _check_rate(self.fps, "fps"))
+        setf("shape", _check_shape("shape", self.shape))
+        rows, cols = self.shape
+        d = _finite("line_delay", self.line_delay, lo=0.0, lo_open=True,
+                    fix="give the row-to-row readout delay in seconds, e.g. line_delay=16.15e-6")
+        setf("line_delay", d)
+        period = 1.0 / self.fps
+        if rows * d > period * (1 + _READOUT_FIT_TOL):
+            raise _bad("line_delay", d, f"makes the readout of {rows} rows ({rows * d * 1e3:.4g} ms) longer than "
+                       f"the frame period 1/fps = {period * 1e3:.4g} ms",
+                       f"use line_delay <= {period / rows:.4g} s or fewer rows")
+        e = _finite("exposure", self.exposure, lo=0.0, fix="give the exposure in seconds, e.g. exposure=1/2000")
+        if e > period * (1 + 1e-12):
+            raise _bad("exposure", e, f"exceeds the frame period 1/fps = {period:.4g} s",
+                       f"use exposure <= {period:.4g} s")
+        setf("exposure", e)
+        if self.readout not in READOUTS:
+            raise _bad("readout", self.readout, f"is not one of {READOUTS}", 'use readout="down"')
+        setf("start_time", _finite("start_time", self.start_time, lo=0.0,
+                                   fix="give a time >= 0 s on the sound's clock"))
+        setf("rms_px", _finite("rms_px", self.rms_px, lo=0.0, fix="give the RMS motion in pixels, e.g. 0.05"))
+        setf("direction_deg", _finite("direction_deg", self.direction_deg, fix="give an angle in degrees"))
+        setf("noise_sigma", _finite("noise_sigma", self.noise_sigma, lo=0.0,
+                                    fix="give the read noise in 8-bit grey levels, e.g. 2.0"))
+        if not isinstance(self.shot_noise, bool | np.bool_):
+            raise _bad("shot_noise", self.shot_noise, "must be True or False", "use shot_noise=True")
+        setf("shot_noise", bool(self.shot_noise))
+        setf("full_well", _finite("full_well", self.full_well, lo=0.0, lo_open=True,
+                                  fix="give electrons at white, e.g. 10000"))
+        if isinstance(self.bits, bool | np.bool_) or not isinstance(self.bits, int | np.integer) \
+                or not 1 <= int(self.bits) <= 16:
+            raise _bad("bits", self.bits, "must be an integer in [1, 16]", "use bits=8 or bits=16")
+        setf("bits", int(self.bits))
+        fl = _finite("flicker", self.flicker, lo=0.0, fix="give a relative amplitude in [0, 1), e.g. 0.05")
+        if fl >= 1:
+            raise _bad("flicker", fl, "must be < 1", "give a relative amplitude in [0, 1), e.g. 0.05")
+        setf("flicker", fl)
+        setf("flicker_hz", _finite("flicker_hz", self.flicker_hz, lo=0.0, lo_open=True,
+                                   fix="give the flicker frequency in Hz, e.g. 120"))
+        c = _finite("contrast", self.contrast, lo=0.0, fix="use e.g. contrast=0.8")
+        mu = _finite("mean", self.mean, lo=0.0, fix="use e.g. mean=0.5")
+        if c > 1 or mu > 1 or mu - c / 2 < -1e-12 or mu + c / 2 > 1 + 1e-12:
+            raise _bad("contrast", c, f"with mean={mu} maps the texture outside [0, 1]",
+                       "use contrast <= 1 and mean - contrast/2 >= 0, mean + contrast/2 <= 1")
+        setf("contrast", c)
+        setf("mean", mu)
+        seed = self.seed
+        if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise _bad("seed", seed, "must be an integer >= 0", "use e.g. seed=0")
+        setf("seed", int(seed))
+        if isinstance(self.mode, str):
+            if self.mode not in MODES:
+                raise _bad("mode", self.mode, f"is not one of {MODES} or an array", 'use mode="rigid"')
+        else:
+            m = np.asarray(self.mode)
+            if m.shape != (rows, cols) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m) \
+                    or not np.all(np.isfinite(m)):
+                raise _bad("mode", m, f"must be one of {MODES} or a finite real array of shape {(rows, cols)}",
+                           "give a mode array matching shape")
+            m = m.astype(np.float64)
+            m.setflags(write=False)
+            setf("mode", m)
+
+        # frames the sound covers: the last row read in the last frame must end its exposure in time
+        last_sample = (snd.size - 1) / self.sound_rate
+        span = (rows - 1) * d + e
+        avail = int(math.floor((last_sample - self.start_time - span) * self.fps + 1e-9)) + 1
+        if self.n_frames is None:
+            if avail < 2:
+                raise _bad("sound", snd, f"covers {last_sample:.4g} s, too short for 2 frames at {self.fps:g} fps "
+                           f"(each frame needs {span:.4g} s of readout and exposure)", "give a longer sound")
+            setf("n_frames", avail)
+        else:
+            nf = self.n_frames
+            if isinstance(nf, bool) or not isinstance(nf, int | np.integer) or nf < 1:
+                raise _bad("n_frames", nf, "must be an integer >= 1 or None", "use e.g. n_frames=60")
+            if nf > avail:
+                raise _bad("n_frames", nf, f"needs more sound than given ({avail} frames fit)",
+                           f"use n_frames <= {avail} or a longer sound")
+            setf("n_frames", int(nf))
+        need_r, need_c = self.texture_shape_needed
+        if tex.shape[0] < need_r or tex.shape[1] < need_c:
+            raise _bad("texture", tex, f"is too small for {rows} x {cols} frames (needs >= {need_r} x {need_c})",
+                       f"use make_texture(kind, ({need_r}, {need_c}))")
+
+    # ---------------------------------------------------------------- facts
+    @property
+    def rate(self) -> float:
+        """Frame rate in Hz (alias of ``fps``)."""
+        return self.fps
+
+    @property
+    def duration(self) -> float:
+        """Clip length in seconds (``n_frames / fps``)."""
+        return self.n_frames / self.fps
+
+    @property
+    def dtype(self) -> np.dtype:
+        """dtype of :meth:`frames`: uint8 for bits <= 8, uint16 above."""
+        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16)
+
+    @property
+    def direction(self) -> tuple[float, float]:
+        """Unit motion vector ``(ux, uy)`` in (column, row) pixel coordinates."""
+        th = math.radians(self.direction_deg)
+        return math.cos(th), math.sin(th)
+
+    @property
+    def gap(self) -> float:
+        """Time with no row being exposed-and-read between two frames, ``1/fps - rows*line_delay`` (s)."""
+        return max(0.0, 1.0 / self.fps - self.shape[0] * self.line_delay)
+
+    def mode_shape(self) -> np.ndarray:
+        """Per-pixel motion amplitude ``m``, shape (rows, cols), float64."""
+        return _mode_shape(self.mode, self.shape)
+
+    @cached_property
+    def _spline(self) -> Any:
+        from scipy.interpolate import make_interp_spline
+
+        t = np.arange(self.sound.size) / self.sound_rate
+        unit = self.sound / np.sqrt(np.mean(np.square(self.sound)))
+        return make_interp_spline(t, self.rms_px * unit, k=3)
+
+    @cached_property
+    def _antiderivative(self) -> Any:
+        return self._spline.antiderivative()
+
+    def truth(self) -> np.ndarray:
+        """The displacement ``rms_px * sound`` (unit-RMS sound) at the sound's samples, in pixels.
+
+        Returns
+        -------
+        ndarray, shape (len(sound),), float64
+            Sampled at ``sound_rate``; sample ``i`` is at ``i / sound_rate`` seconds.
         """
+        return self.rms_px * self.sound / np.sqrt(np.mean(np.square(self.sound)))
+
+    def truth_at(self, times: np.ndarray, *, exposed: bool = False) -> np.ndarray:
+        """The displacement at arbitrary times (cubic-spline interpolation of :meth:`truth`).
+
+        Parameters
+        ----------
+        times : array_like of float
+            Seconds on the sound's clock.
+        exposed : bool
+            Return the displacement averaged over an exposure window centred on each time (the
+            box filter every row applies), instead of the instantaneous displacement.
+
+        Returns
+        -------
+        ndarray, float64
+            Pixels along ``direction_deg`` where the mode shape is 1.
+        """
+        t = np.asarray(times, dtype=np.float64)
+        e = self.exposure
+        if not exposed or e == 0:
+            return self._spline(t)
+        anti = self._antiderivative
+        return (anti(t + e / 2) - anti(t - e / 2)) / e
+
+    def row_starts(self) -> np.ndarray:
+        """Start of every row's exposure window, in seconds on the sound's clock.
+
+        Returns
+        -------
+        ndarray, shape (n_frames, rows), float64
+            ``start_time + n / fps + r(y) * line_delay``.
+        """
+        rows = self.shape[0]
+        order = np.arange(rows) if self.readout == "down" else rows - 1 - np.arange(rows)
+        return self.start_time + np.arange(self.n_frames)[:, None] / self.fps + order[None, :] * self.line_delay
+
+    def row_times(self) -> np.ndarray:
+        """Centre of every row's exposure window (s): :meth:`row_starts` + ``exposure / 2``.
+
+        Returns
+        -------
+        ndarray, shape (n_frames, rows), float64
+        """
+        return self.row_starts() + self.exposure / 2
+
+    @property
+    def max_displacement_px(self) -> float:
+        """Bound on ``|displacement|`` of any pixel, in pixels (5 % margin for spline overshoot)."""
+        mmax = float(np.max(np.abs(self.mode_shape()))) if isinstance(self.mode, np.ndarray) else 1.0
+        peak = float(np.max(np.abs(self.sound))) / float(np.sqrt(np.mean(np.square(self.sound))))
+        return 1.05 * mmax * self.rms_px * peak
+
+    @property
+    def texture_shape_needed(self) -> tuple[int, int]:
+        """Smallest texture ``(R, C)``: the frame plus ``ceil(max displacement) + 2`` px on each side."""
+        margin = math.ceil(self.max_displacement_px) + 2
+        return self.shape[0] + 2 * margin, self.shape[1] + 2 * margin
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description (arrays by shape only)."""
+        mode = self.mode if isinstance(self.mode, str) else f"array{tuple(self.mode.shape)}"
+        return {
+            "kind": "rolling_shutter", "fps": self.fps, "line_delay": self.line_delay,
+            "exposure": self.exposure, "readout": self.readout, "n_frames": self.n_frames,
+            "start_time": self.start_time, "sound_rate": self.sound_rate, "gap_s": self.gap,
+            "rms_px": self.rms_px, "direction_deg": self.direction_deg, "shape": list(self.shape),
+            "mode": mode, "noise_sigma": self.noise_sigma, "shot_noise": self.shot_noise,
+            "full_well": self.full_well, "bits": self.bits, "flicker": self.flicker,
+            "flicker_hz": self.flicker_hz, "contrast": self.contrast, "mean": self.mean, "seed": self.seed,
+            "texture_shape": list(self.texture.shape), "duration_s": self.duration,
+        }
+
+    # ---------------------------------------------------------------- rendering
+    @cached_property
+    def _engine(self) -> _RollingRenderer:
+        return _RollingRenderer(self)
+
+    def _range(self, start: int, stop: int | None, batch: int) -> tuple[int, int, int]:
+        n = self.n_frames
+        stop = n if stop is None else stop
+        for name, v in (("start", start), ("stop", stop), ("batch", batch)):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise _bad(name, v, "must be an integer", f"give an int in [0, {n}]")
+        if not 0 <= start <= stop <= n:
+            raise _bad("start/stop", (start, stop), f"must satisfy 0 <= start <= stop <= n_frames={n}",
+                       "pick a frame range inside the clip")
+        if batch < 1:
+            raise _bad("batch", batch, "must be >= 1", "use e.g. batch=16")
+        return int(start), int(stop), int(batch)
+
+    def clean_frames(self, *, start: int = 0, stop: int | None = None, batch: int = 16) -> Iterator[np.ndarray]:
+        """Stream the noiseless, unquantised frames, shape (n <= batch, rows, cols), float64."""
+        start, stop, batch = self._range(start, stop, batch)
+        for i0 in range(start, stop, batch):
+            yield self._engine.clean(i0, min(stop, i0 + batch))
+
+    def frames(self, *, start: int = 0, stop: int | None = None, batch: int = 16) -> Iterator[np.ndarray]:
+        """Stream the frames as recorded: noisy, quantised, uint8 (bits <= 8) or uint16."""
+        start, stop, batch = self._range(start, stop, batch)
+        eng = self._engine
+        for i0 in range(start, stop, batch):
+            yield _camera_model(self, eng.clean(i0, min(stop, i0 + batch)), i0)
+
+
+class _RollingRenderer:
+    """Directional derivatives of the texture and per-row exposure moments (private)."""
+
+    def __init__(self, scene: RollingShutterScene) -> None:
+        self.scene = scene
+        rows, cols = scene.shape
+        R, C = scene.texture.shape
+        r0, c0 = (R - rows) // 2, (C - cols) // 2
+        intensity = scene.mean + scene.contrast * (scene.texture - 0.5)
+        spec = sfft.rfft2(intensity, workers=_workers())
+        _zero_nyquist(spec, R, C)
+        ux, uy = scene.direction
+        k_u = 2 * np.pi * (sfft.fftfreq(R)[:, None] * uy + sfft.rfftfreq(C)[None, :] * ux)
+        smax = scene.max_displacement_px
+        weight = np.full(spec.shape[1], 2.0)
+        weight[0] = 1.0
+        mag = np.abs(spec) * weight / (R * C)
+        ku = np.abs(k_u)
+        order = 0
+        while smax > 0:
+            bound = smax ** (order + 1) / math.factorial(order + 1) * float(np.sum(mag * ku ** (order + 1)))
+            if bound <= _TAYLOR_TOL:
+                break
+            order += 1
+            if order > _TAYLOR_MAX_ORDER:
+                raise _bad("rms_px", scene.rms_px, f"is too large for rolling-shutter rendering (peak displacement "
+                           f"{smax:.3g} px needs > {_TAYLOR_MAX_ORDER} Taylor terms)", "use rms_px <= ~0.3")
+        self.order = order
+        derivs = []
+        for k in range(order + 1):
+            full = sfft.irfft2(spec * (1j * k_u) ** k, s=(R, C), workers=_workers())
+            derivs.append(full[r0 : r0 + rows, c0 : c0 + cols] / math.factorial(k))
+        d = np.stack(derivs)  # (order+1, rows, cols): (u.grad)^k L / k!
+        m = scene.mode_shape()
+        if not np.all(m == 1.0):
+            d = d * m[None] ** np.arange(order + 1)[:, None, None]
+        self.derivs = np.ascontiguousarray(d.transpose(1, 0, 2))  # (rows, order+1, cols)
+        e = scene.exposure
+        n_nodes = 1 if e == 0 else int(min(256, max(2, math.ceil(e * scene.sound_rate) + 1)))
+        if n_nodes == 1:
+            self.nodes, self.weights = np.zeros(1), np.ones(1)
+        else:
+            x, w = np.polynomial.legendre.leggauss(n_nodes)
+            self.nodes, self.weights = (x + 1) / 2 * e, w / 2  # offsets in [0, e], weights sum to 1
+
+    def clean(self, i0: int, i1: int) -> np.ndarray:
         sc = self.scene
-        top = 2**sc.bits - 1
-        levels = np.multiply(clean, top, dtype=np.float32)
-        read_var = (sc.noise_sigma / 255.0) ** 2
-        if read_var > 0 or sc.shot_noise:
-            z = np.empty_like(levels)
-
-            def draw(k: int) -> None:
-                rng = np.random.default_rng(np.random.SeedSequence(sc.seed, spawn_key=(i0 + k,)))
-                rng.standard_normal(out=z[k], dtype=np.float32)
-
-            n = levels.shape[0]
-            if n > 1 and _workers() > 1:
-                with ThreadPoolExecutor(max_workers=min(n, _workers())) as pool:
-                    list(pool.map(draw, range(n)))
-            else:
-                for k in range(n):
-                    draw(k)
-            if sc.shot_noise:  # variance (read + L/full_well) in full scale -> std in grey levels
-                std = np.clip(clean, 0.0, None, dtype=np.float32)
-                std *= np.float32(1.0 / sc.full_well)
-                std += np.float32(read_var)
-                np.sqrt(std, out=std)
-                std *= np.float32(top)
-                z *= std
-            else:
-                z *= np.float32(math.sqrt(read_var) * top)
-            levels += z
-        np.rint(levels, out=levels)
-        np.clip(levels, 0, top, out=levels)
-        return levels.astype(sc.dtype)
+        starts = sc.row_starts()[i0:i1]  # (n, rows)
+        t = starts[..., None] + self.nodes  # (n, rows, q)
+        a = -sc.truth_at(t)
+        powers = np.empty(a.shape[:2] + (self.order + 1,) + a.shape[2:])
+        powers[:, :, 0] = 1.0
+        for k in range(1, self.order + 1):
+            np.multiply(powers[:, :, k - 1], a, out=powers[:, :, k])
+        moments = powers @ self.weights  # (n, rows, order+1): E_w[(-a)^k]
+        out = np.ascontiguousarray(np.matmul(moments.transpose(1, 0, 2), self.derivs).transpose(1, 0, 2))
+        if sc.flicker:
+            mid = starts + sc.exposure / 2
+            gain = 1.0 + sc.flicker * np.sinc(sc.flicker_hz * sc.exposure) * np.sin(2 * np.pi * sc.flicker_hz * mid)
+            out = out * gain[..., None]
+        return out
 
 
 # --------------------------------------------------------------------------------------
