@@ -90,3 +90,12 @@ def test_nan_channel_is_left_out(rng):
     f = fuse(x)
     assert not f.used[2] and f.weights[2] == 0
     assert abs(np.corrcoef(f.signal, s)[0, 1]) > 0.95
+
+
+def test_polarity_reference_stays_in_one_orientation_group(rng):
+    """Ties between equally good channels of different sign conventions must not flip the output."""
+    s, x = _channels(rng, gains=(1.0, -1.0, 1.0, -1.0), noise=(0.1, 0.1, 0.1, 0.1))
+    groups = np.array([0, 1, 0, 1])
+    a = fuse(x, groups=groups)
+    b = fuse(-x, groups=groups)
+    assert np.corrcoef(a.signal, b.signal)[0, 1] < -0.999

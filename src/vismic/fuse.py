@@ -131,7 +131,9 @@ def _advance(x: np.ndarray, lag: int) -> np.ndarray:
     return y
 
 
-def fuse(channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None) -> Fusion:
+def fuse(
+    channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None, groups: np.ndarray | None = None
+) -> Fusion:
     """Fuse channel signals by bounded-lag alignment and one-factor maximum-ratio combining.
 
     Parameters
@@ -144,6 +146,10 @@ def fuse(channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None
         Channel whose sign defines the output's polarity (the channel of highest estimated SNR by
         default).  The output has the opposite sign of that channel's phase, which makes positive
         output a displacement along that band's orientation.
+    groups : array of int, shape (c,), optional
+        Channels sharing a sign convention (e.g. the band orientation).  The default reference is
+        then taken inside the group of highest total SNR, so that ties between equally good
+        channels of different orientations cannot flip the output's polarity between clips.
 
     Returns
     -------
@@ -204,7 +210,16 @@ def fuse(channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None
 
     snr = g**2 / psi
     beta = g / psi / (1.0 + np.sum(snr))
-    ref_local = int(np.argmax(snr)) if reference is None else int(np.searchsorted(idx, reference))
+    if reference is not None:
+        ref_local = int(np.searchsorted(idx, reference))
+    elif groups is not None:
+        gl = np.asarray(groups)[idx]
+        labels = np.unique(gl)
+        best = labels[int(np.argmax([snr[gl == lab].sum() for lab in labels]))]
+        in_best = np.flatnonzero(gl == best)
+        ref_local = int(in_best[np.argmax(snr[in_best])])
+    else:
+        ref_local = int(np.argmax(snr))
     polarity = -np.sign(g[ref_local]) or 1.0
     signal = polarity * (z @ beta)
     signal = signal / (np.std(signal) + 1e-300)

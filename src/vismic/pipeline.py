@@ -363,7 +363,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     del disp
     filtered[:, ~finite] = np.nan
     max_lag = int(round(params.max_lag_ms * 1e-3 * rate))
-    fusion = fuse(filtered, max_lag=max_lag)
+    fusion = fuse(filtered, max_lag=max_lag, groups=np.array([ch.band.orientation for ch in est.channels]))
     t_fuse = time.perf_counter() - t1
 
     t2 = time.perf_counter()
