@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-all install install-test lint bench clean
+.PHONY: demo test test-all install install-test lint bench fuzz clean
+
+FUZZ_SECONDS ?= 600
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("vismic needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -37,6 +39,9 @@ lint: install-test
 
 bench: install-test
 	$(BIN)/python benchmarks/bench_recover.py
+
+fuzz: install-test
+	$(BIN)/python tests/fuzz/fuzz_readers.py --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -35,12 +35,22 @@ def highpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 3) -> np
     x = _check(x, rate)
     if cutoff <= 0:
         return x - x.mean()
-    if cutoff >= rate / 2:
-        raise ParameterError(f"highpass={cutoff} Hz must be below the Nyquist frequency {rate / 2:g} Hz")
+    _check_cutoff(cutoff, rate)
     sos = ss.butter(order, cutoff, btype="highpass", fs=rate, output="sos")
     x = x - x.mean()
     padlen = min(len(x) - 1, 3 * (2 * len(sos) + 1) * 4)
     return ss.sosfiltfilt(sos, x, padlen=padlen)
+
+
+def _check_cutoff(cutoff: float, rate: float) -> None:
+    if cutoff >= rate / 2:
+        raise ParameterError(f"highpass={cutoff} Hz must be below the Nyquist frequency {rate / 2:g} Hz")
+    if cutoff < rate * 1e-6:
+        # a Butterworth design this close to 0 Hz is numerically singular
+        raise ParameterError(
+            f"highpass={cutoff:g} Hz is too low for a {rate:g} Hz signal; use 0 to remove only the mean, "
+            f"or a cutoff of at least {rate * 1e-6:g} Hz"
+        )
 
 
 def highpass_columns(x: np.ndarray, *, rate: float, cutoff: float, order: int = 3) -> np.ndarray:
@@ -49,8 +59,7 @@ def highpass_columns(x: np.ndarray, *, rate: float, cutoff: float, order: int = 
     x = x - x.mean(axis=0)
     if cutoff <= 0:
         return x
-    if cutoff >= rate / 2:
-        raise ParameterError(f"highpass={cutoff} Hz must be below the Nyquist frequency {rate / 2:g} Hz")
+    _check_cutoff(cutoff, rate)
     sos = ss.butter(order, cutoff, btype="highpass", fs=rate, output="sos")
     padlen = min(x.shape[0] - 1, 3 * (2 * len(sos) + 1) * 4)
     return ss.sosfiltfilt(sos, x, axis=0, padlen=padlen)
@@ -86,7 +95,9 @@ def detect_lines(
     found: dict[float, float] = {}
     for base in mains:
         k = 1
-        while k * base < rate / 2 - 2 * df:
+        # lighting and hum harmonics that matter lie far below 50 of them; the bound also keeps
+        # absurd rates (1e9 Hz) from looping forever
+        while k <= 50 and k * base < rate / 2 - 2 * df:
             hz = k * base
             k += 1
             if hz < min_hz:
@@ -109,7 +120,7 @@ def notch(x: np.ndarray, *, rate: float, freqs, q: float = 30.0) -> np.ndarray:
         if not 0 < f0 < rate / 2:
             raise ParameterError(f"notch frequency {f0} Hz must lie in (0, {rate / 2:g}) Hz")
         b, a = ss.iirnotch(f0, q, fs=rate)
-        x = ss.filtfilt(b, a, x)
+        x = ss.filtfilt(b, a, x, padlen=min(len(x) - 1, 3 * max(len(a), len(b))))
     return x
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "VideoReadError",
     "NoTextureError",
     "OutputExistsError",
+    "OutputError",
     "MissingDependencyError",
 ]
 
@@ -42,6 +43,10 @@ class NoTextureError(InputError):
 
 class OutputExistsError(VismicError, FileExistsError):
     """An output file exists and overwriting it was not allowed (use ``force=True`` / ``--force``)."""
+
+
+class OutputError(VismicError, OSError):
+    """An output could not be written (disk full, folder not writable, ...); nothing partial is left."""
 
 
 class MissingDependencyError(VismicError, ImportError):

@@ -474,7 +474,10 @@ def save(
     dict
         The paths written (``wav``, ``listen``, ``json`` and ``spectrogram`` if drawn).
     """
-    from .io.audio import check_writable, resample, write_wav
+    import tempfile
+
+    from .errors import OutputError
+    from .io.audio import _umask, check_writable, resample, write_wav
 
     paths = output_paths(out_wav)
     if isinstance(spectrogram, str):
@@ -485,28 +488,64 @@ def save(
         check_writable(p, force=force)
     if listen_rate <= 0:
         raise ParameterError(f"listen_rate={listen_rate} must be > 0 Hz")
-    sub = "FLOAT" if float_wav else "PCM_16"
-    stored = write_wav(paths["wav"], recovery.audio, rate=recovery.rate, subtype=sub, force=force)
-    listen = resample(recovery.audio, rate_in=recovery.rate, rate_out=listen_rate)
-    listen, _ = normalize(listen)
-    write_wav(paths["listen"], listen, rate=listen_rate, subtype="PCM_16", force=force)
-    if "spectrogram" in paths:
-        from .plot import save_spectrogram
 
-        save_spectrogram(recovery, paths["spectrogram"])
-    side = recovery.sidecar()
-    side["outputs"] = dict(paths)
-    side["wav_header_rate"] = stored
-    if stored != recovery.rate:
-        side["warnings"] = side["warnings"] + [
-            f"WAV headers hold integer rates: {paths['wav']} says {stored} Hz, the true rate is {recovery.rate:g} Hz"
-        ]
-    side["listen_rate"] = listen_rate
-    from .io.audio import atomic_path
+    # All or nothing: every output is written to a hidden temp file beside its destination, and
+    # the temp files are renamed only once all of them are complete.
+    staged: list[tuple[str, str]] = []
 
-    with atomic_path(paths["json"], suffix=".json") as tmp:
-        with open(tmp, "w") as fh:
+    def failed(final: str, exc: OSError) -> OutputError:
+        why = exc.strerror or (str(exc).rsplit(": ", 1)[-1] if isinstance(exc, OutputError) else str(exc))
+        return OutputError(f"cannot write {final}: {why}; nothing was written")
+
+    def stage(final: str, suffix: str) -> str:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".vismic-", suffix=suffix, dir=os.path.dirname(os.path.abspath(final)))
+        except OSError as exc:
+            raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from exc
+        os.close(fd)
+        staged.append((tmp, final))
+        return tmp
+
+    current = paths["wav"]
+    try:
+        sub = "FLOAT" if float_wav else "PCM_16"
+        stored = write_wav(stage(paths["wav"], ".wav"), recovery.audio, rate=recovery.rate, subtype=sub, force=True)
+        current = paths["listen"]
+        listen = resample(recovery.audio, rate_in=recovery.rate, rate_out=listen_rate)
+        listen, _ = normalize(listen)
+        write_wav(stage(paths["listen"], ".wav"), listen, rate=listen_rate, subtype="PCM_16", force=True)
+        if "spectrogram" in paths:
+            from .plot import save_spectrogram
+
+            current = paths["spectrogram"]
+            save_spectrogram(recovery, stage(paths["spectrogram"], ".png"))
+        side = recovery.sidecar()
+        side["outputs"] = dict(paths)
+        side["wav_header_rate"] = stored
+        if stored != recovery.rate:
+            side["warnings"] = side["warnings"] + [
+                f"WAV headers hold integer rates: {paths['wav']} says {stored} Hz, the true rate is "
+                f"{recovery.rate:g} Hz"
+            ]
+        side["listen_rate"] = listen_rate
+        current = paths["json"]
+        tmp_json = stage(paths["json"], ".json")
+        with open(tmp_json, "w") as fh:
             json.dump(side, fh, indent=2, default=_json_default)
+        mode = 0o666 & ~_umask()
+        for tmp, final in staged:
+            current = final
+            os.chmod(tmp, mode)
+            os.replace(tmp, final)
+        staged.clear()
+    except OSError as exc:
+        raise failed(current, exc) from exc
+    finally:
+        for tmp, _ in staged:  # anything not renamed: a failure or Ctrl-C part-way
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
     return paths
 
 

@@ -1,45 +1,110 @@
-"""Writing recovered audio: the native-rate WAV, and a listenable copy at a standard rate."""
+"""Writing recovered audio: the native-rate WAV, and a listenable copy at a standard rate.
+
+Every output is written to a hidden temp file in the destination folder, flushed to disk and then
+renamed over the destination (:class:`atomic_path`), so a crash, Ctrl-C or a full disk never leaves a
+half-written file: an output is either complete or absent.  Failures to write raise
+:class:`~vismic.errors.OutputError` (an ``OSError``) naming the file and the reason.
+"""
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 
 import numpy as np
 
-from ..errors import OutputExistsError, ParameterError, VideoReadError
+from ..errors import OutputError, OutputExistsError, ParameterError, VideoReadError
 
-__all__ = ["write_wav", "resample", "atomic_path", "check_writable"]
+__all__ = ["write_wav", "resample", "atomic_path", "check_writable", "MAX_WAV_RATE", "MAX_RESAMPLED"]
+
+#: largest rate a WAV header holds (a signed 32-bit field in libsndfile)
+MAX_WAV_RATE = 2**31 - 1
+#: largest resampled signal :func:`resample` makes (2**28 float64 samples = 2 GiB)
+MAX_RESAMPLED = 2**28
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc) or exc.__class__.__name__
 
 
 def check_writable(path: str, *, force: bool) -> None:
-    """Raise if ``path`` exists and ``force`` is false, or its folder does not exist."""
+    """Raise unless ``path`` can be written: its folder exists and is writable, it is not a folder,
+    and it does not exist yet (or ``force``)."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise VideoReadError(f"output folder {folder} does not exist; create it or choose another -o path")
+    if os.path.isdir(path):
+        raise OutputError(f"{path} is a folder; give a file name for the output")
     if os.path.exists(path) and not force:
         raise OutputExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable (permission denied); choose another -o path")
+
+
+def _umask() -> int:
+    """The process umask, read from /proc where possible (``os.umask`` must set it to read it)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class atomic_path:
-    """Context manager yielding a temp path beside ``path``; renamed onto ``path`` on success."""
+    """Context manager yielding a temp path beside ``path``; renamed onto ``path`` on success.
+
+    On success the temp file is flushed to disk (``fsync``), given the usual permissions
+    (``0o666`` less the umask; :func:`tempfile.mkstemp` makes ``0o600`` files) and renamed over
+    ``path``.  On any failure, Ctrl-C included, the temp file is removed and ``path`` is left as it
+    was.  ``OSError`` (disk full, permission denied, ...) is raised as
+    :class:`~vismic.errors.OutputError` naming ``path``.
+    """
 
     def __init__(self, path: str, suffix: str | None = None) -> None:
         self.path = os.path.abspath(path)
         self.suffix = suffix if suffix is not None else os.path.splitext(path)[1]
+        self.tmp: str | None = None
 
     def __enter__(self) -> str:
-        fd, self.tmp = tempfile.mkstemp(
-            prefix=".vismic-", suffix=self.suffix, dir=os.path.dirname(self.path)
-        )
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=".vismic-", suffix=self.suffix, dir=os.path.dirname(self.path))
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {_why(exc)}") from exc
         os.close(fd)
         return self.tmp
 
+    def _discard(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.remove(self.tmp)
+            except OSError:
+                pass
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard()
+            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+                raise OutputError(f"cannot write {self.path}: {_why(exc)}") from exc
+            return
+        try:
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(self.tmp, 0o666 & ~_umask())
             os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
+        except BaseException as exc2:
+            self._discard()
+            if isinstance(exc2, OSError):
+                raise OutputError(f"cannot write {self.path}: {_why(exc2)}") from exc2
+            raise
 
 
 def resample(x: np.ndarray, *, rate_in: float, rate_out: float) -> np.ndarray:
@@ -51,6 +116,12 @@ def resample(x: np.ndarray, *, rate_in: float, rate_out: float) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if rate_in == rate_out:
         return x.copy()
+    n_out = len(x) * (float(rate_out) / float(rate_in))
+    if n_out > MAX_RESAMPLED:
+        raise ParameterError(
+            f"resampling {len(x)} samples from {rate_in:g} Hz to {rate_out:g} Hz would make {n_out:.3g} samples "
+            f"(more than {MAX_RESAMPLED}); choose a lower output rate, e.g. 44100 Hz"
+        )
     return soxr.resample(x, rate_in, rate_out, quality="VHQ")
 
 
@@ -63,12 +134,20 @@ def write_wav(path: str, x: np.ndarray, *, rate: float, subtype: str = "PCM_16",
     import soundfile as sf
 
     check_writable(path, force=force)
-    sr = int(round(rate))
-    if sr <= 0:
-        raise ParameterError(f"rate={rate} Hz cannot be stored in a WAV header")
+    try:
+        sr = int(round(float(rate)))
+    except (OverflowError, ValueError):
+        sr = 0
+    if not 1 <= sr <= MAX_WAV_RATE:
+        raise ParameterError(f"rate={rate} Hz cannot be stored in a WAV header (1 to {MAX_WAV_RATE} Hz)")
     data = np.asarray(x, dtype=np.float64)
     if subtype.startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
+    # Encode in memory first: a write error (disk full) then surfaces as a plain OSError with its
+    # errno from Python's file write instead of a libsndfile status, and no encoder state is left.
     with atomic_path(path, suffix=".wav") as tmp:
-        sf.write(tmp, data, sr, subtype=subtype, format="WAV")
+        buf = io.BytesIO()
+        sf.write(buf, data, sr, subtype=subtype, format="WAV")
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getbuffer())
     return sr

@@ -36,6 +36,8 @@ from .base import ROI, FrameSource
 __all__ = ["PhotronSource", "CineSource", "open_camera_file", "PHOTRON_EXTENSIONS", "CINE_EXTENSIONS"]
 
 PHOTRON_EXTENSIONS = (".cih", ".cihx", ".mraw")
+#: largest frame (in pixels) accepted; a header declaring more is taken as damaged
+_MAX_PIXELS = 16384 * 16384
 CINE_EXTENSIONS = (".cine",)
 
 
@@ -384,7 +386,7 @@ class PhotronSource(_CameraSource):
                 return int(float(raw))
             if kind is float:
                 return float(raw)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise VideoReadError(f"{self.header_path}: '{key}' is {raw!r}, not a number") from exc
         return raw
 
@@ -402,6 +404,8 @@ class PhotronSource(_CameraSource):
         rows = int(self._get("Image Height", int))
         if rows <= 0 or cols <= 0:
             raise VideoReadError(f"{hp}: image size {cols}x{rows} is not positive")
+        if rows * cols > _MAX_PIXELS:
+            raise VideoReadError(f"{hp}: image size {cols}x{rows} is implausibly large (damaged header?)")
         color_type = self._get("Color Type", str, required=False)
         bits = int(self._get("Color Bit", int))
         if (color_type is not None and color_type.strip().lower() != "mono") or bits > 16:
@@ -589,6 +593,11 @@ class CineSource(_CameraSource):
                 setup = fh.read(max(0, min(off_offsets, size) - off_setup))
                 if count == 0:
                     raise InputError(f"{self.path}: the cine holds no frames (ImageCount 0)")
+                if 8 * count > size - off_offsets:
+                    raise VideoReadError(
+                        f"{self.path}: image offset table of {count} entries does not fit in the file "
+                        "(truncated or damaged header)"
+                    )
                 fh.seek(off_offsets)
                 table = fh.read(8 * count)
                 if len(table) < 8 * count:
@@ -605,6 +614,10 @@ class CineSource(_CameraSource):
         rows, cols = abs(int(height)), int(width)
         if rows == 0 or cols <= 0:
             raise VideoReadError(f"{self.path}: image size {width}x{height} is not valid")
+        if rows * cols > _MAX_PIXELS:
+            raise VideoReadError(
+                f"{self.path}: declared image size {cols}x{rows} is implausibly large (damaged header?)"
+            )
         self.shape = (rows, cols)
 
         cfa = self.setup.get("CFA") or 0
@@ -651,7 +664,7 @@ class CineSource(_CameraSource):
         # Locate every image behind its annotation block (vectorised over the offset table).
         offsets = np.frombuffer(table, dtype="<i8").astype(np.int64)
         self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
-        inside = (offsets >= 0) & (offsets + 8 <= size)
+        inside = (offsets >= 0) & (offsets <= size - 8)  # not offsets + 8: that can wrap around int64
         n_ok = int(np.argmin(inside)) if not inside.all() else count
         offs = offsets[:n_ok]
         four = np.arange(4)
