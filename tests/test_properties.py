@@ -125,12 +125,12 @@ _VALID = {
     "batch": st.integers(1, 70),
 }
 _ABSURD = {
-    "fps": st.sampled_from([0.0, -1.0, np.nan, np.inf, 1e-12]),
+    "fps": st.sampled_from([0.0, -1.0, np.nan, np.inf, 1e-12, 1e9, 1e12, 1e300]),
     "scales": st.integers(-2, 0) | st.integers(6, 40),
     "orientations": st.sampled_from([0, 17, -1]),
     "grid": st.tuples(st.integers(-1, 0), st.integers(0, 99)) | st.tuples(st.integers(20, 99), st.integers(20, 99)),
     "max_lag_ms": st.sampled_from([-1.0, np.nan, np.inf]),
-    "highpass": st.sampled_from([-1.0, np.nan, 1e9]),
+    "highpass": st.sampled_from([-1.0, np.nan, 1e9, 1e-9, 1e-300]),
     "notch": st.sampled_from([(0.0,), (-5.0,), (np.nan,), (1e12,)]),
     "batch": st.sampled_from([0, -3]),
 }
@@ -155,11 +155,6 @@ def test_recover_never_crashes(frames, params, roi, header_rate):
         p = RecoveryParams(roi=roi, **params)
     except VismicError:
         return
-    # known bugs outside io/, each pinned by an xfail test in test_reliability.py (fps stays <= 1e6: above
-    # ~1e8 Hz denoise.detect_lines hangs, test_detect_lines_is_bounded_at_absurd_rates)
-    rate = p.fps or header_rate or 1.0
-    assume(not (isinstance(p.notch, tuple) and p.notch and len(frames) <= 9))  # test_explicit_notch_on_a_short_clip
-    assume(not (p.highpass and p.highpass < 1e-6 * rate))  # test_tiny_highpass_is_refused_or_works
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

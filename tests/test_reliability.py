@@ -933,10 +933,13 @@ def test_real_sigint_to_a_running_recovery(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "vismic", "recover", str(tmp_path / "long.npy"), "-o",
-                             str(out / "out.wav"), "--fps", "2200"], stderr=subprocess.PIPE, text=True)
-    time.sleep(4.0)
+                             str(out / "out.wav"), "--fps", "2200"], stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    first = os.read(proc.stderr.fileno(), 200)  # blocks until the progress bar is drawn: the run has started
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, rest = proc.communicate(timeout=60)
+    err = (first + rest).decode(errors="replace")
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     assert _leftovers(out) == []
@@ -1042,5 +1045,16 @@ def test_explicit_notch_on_a_short_clip(base, tmp_path):
         warnings.simplefilter("ignore", UserWarning)
         try:
             recover(path, RecoveryParams(fps=RATE, notch=(300.0,)))
+        except VismicError:
+            pass
+
+
+def test_notch_far_below_the_rate(base):
+    from vismic.pipeline import RecoveryParams, recover
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            recover(base["paths"][".npy"], RecoveryParams(fps=1e9, notch=(1.0,)))
         except VismicError:
             pass

@@ -8,6 +8,7 @@ from .errors import (  # noqa: E402
     InputError,
     MissingDependencyError,
     NoTextureError,
+    OutputError,
     OutputExistsError,
     ParameterError,
     VideoReadError,
@@ -22,5 +23,6 @@ __all__ = [
     "VideoReadError",
     "NoTextureError",
     "OutputExistsError",
+    "OutputError",
     "MissingDependencyError",
 ]

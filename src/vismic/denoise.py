@@ -119,6 +119,10 @@ def notch(x: np.ndarray, *, rate: float, freqs, q: float = 30.0) -> np.ndarray:
     for f0 in freqs:
         if not 0 < f0 < rate / 2:
             raise ParameterError(f"notch frequency {f0} Hz must lie in (0, {rate / 2:g}) Hz")
+        if f0 < rate * 1e-6:  # an IIR design this close to 0 Hz is numerically singular
+            raise ParameterError(
+                f"notch frequency {f0:g} Hz is too low for a {rate:g} Hz signal (at least {rate * 1e-6:g} Hz)"
+            )
         b, a = ss.iirnotch(f0, q, fs=rate)
         x = ss.filtfilt(b, a, x, padlen=min(len(x) - 1, 3 * max(len(a), len(b))))
     return x
