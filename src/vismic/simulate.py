@@ -109,6 +109,95 @@ def _check_rate(rate: Any, name: str = "rate") -> float:
     return r
 
 
+def _finite(name: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+            hi_open: bool = False, fix: str) -> float:
+    """``float(value)`` if it is a finite number within the bounds, else ParameterError naming ``name``."""
+    try:
+        ok = not isinstance(value, bool | np.bool_) and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        v = float(value)
+        ok = not (lo is not None and (v < lo or (lo_open and v == lo)))
+        ok = ok and not (hi is not None and (v > hi or (hi_open and v == hi)))
+    if not ok:
+        if hi is None:
+            bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo:g}"
+        else:
+            bound = (f" in {'(' if lo_open else '['}{lo if lo is not None else '-inf'}, "
+                     f"{hi}{')' if hi_open else ']'}")
+        raise _bad(name, value, f"must be a finite number{bound}", fix)
+    return float(value)
+
+
+def _check_texture(texture: Any) -> np.ndarray:
+    """A read-only float64 copy of a 2-D texture with values in [0, 1]."""
+    tex = np.asarray(texture)
+    if tex.ndim != 2 or not np.issubdtype(tex.dtype, np.number) or min(tex.shape) < 4:
+        raise _bad("texture", tex, "must be a 2-D numeric array of at least 4 x 4",
+                   "use make_texture('pink', (256, 256)) or load_texture(path, shape)")
+    tex = tex.astype(np.float64)
+    if not np.all(np.isfinite(tex)) or tex.min() < -1e-6 or tex.max() > 1 + 1e-6:
+        raise _bad("texture", tex, f"must hold finite values in [0, 1] (found {np.nanmin(tex):.4g} .. "
+                   f"{np.nanmax(tex):.4g})", "rescale it, e.g. (t - t.min()) / (t.max() - t.min())")
+    tex.setflags(write=False)
+    return tex
+
+
+def _check_sound(sound: Any, *, min_samples: int, what: str, fix: str) -> np.ndarray:
+    """A read-only float64 copy of a 1-D, real, finite, not silent sound."""
+    snd = np.asarray(sound)
+    if snd.ndim != 1 or snd.size < min_samples or not np.issubdtype(snd.dtype, np.number) \
+            or np.iscomplexobj(snd) or not np.all(np.isfinite(snd)):
+        raise _bad("sound", snd, f"must be a 1-D real finite array of >= {min_samples} samples{what}", fix)
+    snd = snd.astype(np.float64)
+    if not np.any(snd != 0):
+        raise _bad("sound", snd, "is silent (all zeros)", "use a sound with nonzero RMS; set rms_px=0 "
+                   "for a static scene")
+    snd.setflags(write=False)
+    return snd
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise _bad(name, value, "must be True or False", f"use {name}=True")
+    return bool(value)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None, fix: str) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value < lo \
+            or (hi is not None and value > hi):
+        must = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
+        raise _bad(name, value, f"must be {must}", fix)
+    return int(value)
+
+
+def _check_intensity(contrast: Any, mean: Any) -> tuple[float, float]:
+    """``(contrast, mean)`` such that ``mean +- contrast/2`` stays inside [0, 1]."""
+    c = _finite("contrast", contrast, lo=0.0, hi=1.0, fix="use e.g. contrast=0.8")
+    mu = _finite("mean", mean, lo=0.0, hi=1.0, fix="use e.g. mean=0.5")
+    if mu - c / 2 < -1e-12 or mu + c / 2 > 1 + 1e-12:
+        raise _bad("contrast", c, f"with mean={mu} maps the texture to [{mu - c / 2:g}, {mu + c / 2:g}], "
+                   "outside [0, 1]", "lower contrast or move mean towards 0.5")
+    return c, mu
+
+
+def _check_mode(mode: Any, shape: tuple[int, int]) -> str | np.ndarray:
+    """A mode name, or a read-only float64 array of the frame's shape."""
+    if isinstance(mode, str):
+        if mode not in MODES:
+            raise _bad("mode", mode, f"is not one of {MODES} or an array", 'use mode="rigid"')
+        return mode
+    m = np.asarray(mode)
+    if m.shape != tuple(shape) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m) \
+            or not np.all(np.isfinite(m)):
+        raise _bad("mode", m, f"must be one of {MODES} or a finite real array of shape {tuple(shape)}",
+                   "give a mode array matching shape")
+    m = m.astype(np.float64)
+    m.setflags(write=False)
+    return m
+
+
 def _zero_nyquist(spec: np.ndarray, rows: int, cols: int) -> None:
     """Zero, in place, the Nyquist row/column of an ``rfft2`` spectrum (they cannot be shifted)."""
     if rows % 2 == 0:
@@ -588,86 +677,30 @@ class Scene:
             object.__setattr__(self, name, value)
 
         def real(name: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-                 hi_open: bool = False, fix: str) -> float:
-            value = getattr(self, name)
-            try:
-                ok = not isinstance(value, bool | np.bool_) and math.isfinite(float(value))
-            except (TypeError, ValueError):
-                ok = False
-            if ok:
-                v = float(value)
-                ok = not (lo is not None and (v < lo or (lo_open and v == lo)))
-                ok = ok and not (hi is not None and (v > hi or (hi_open and v == hi)))
-            if not ok:
-                rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, " \
-                      f"{hi if hi is not None else 'inf'}{')' if hi_open else ']'}"
-                raise _bad(name, value, f"must be a finite number in {rng}", fix)
-            setf(name, float(value))
-            return float(value)
+                 hi_open: bool = False, fix: str) -> None:
+            setf(name, _finite(name, getattr(self, name), lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, fix=fix))
 
-        tex = np.asarray(self.texture)
-        if tex.ndim != 2 or not np.issubdtype(tex.dtype, np.number) or min(tex.shape) < 4:
-            raise _bad("texture", tex, "must be a 2-D numeric array of at least 4 x 4",
-                       "use make_texture('pink', (256, 256)) or load_texture(path, shape)")
-        tex = tex.astype(np.float64)
-        if not np.all(np.isfinite(tex)) or tex.min() < -1e-6 or tex.max() > 1 + 1e-6:
-            raise _bad("texture", tex, f"must hold finite values in [0, 1] (found {tex.min():.4g} .. "
-                       f"{tex.max():.4g})", "rescale it, e.g. (t - t.min()) / (t.max() - t.min())")
-        tex.setflags(write=False)
+        tex = _check_texture(self.texture)
         setf("texture", tex)
-
-        snd = np.asarray(self.sound)
-        if snd.ndim != 1 or snd.size < 2 or not np.issubdtype(snd.dtype, np.number) \
-                or np.iscomplexobj(snd) or not np.all(np.isfinite(snd)):
-            raise _bad("sound", snd, "must be a 1-D real finite array of >= 2 samples (one per frame)",
-                       "use builtin_sound('tone', rate=..., duration=...) or load_sound(path, rate)")
-        snd = snd.astype(np.float64)
-        if not np.any(snd != 0):
-            raise _bad("sound", snd, "is silent (all zeros)", "use a sound with nonzero RMS; set rms_px=0 "
-                       "for a static scene")
-        snd.setflags(write=False)
-        setf("sound", snd)
-
+        setf("sound", _check_sound(self.sound, min_samples=2, what=" (one per frame)",
+                                   fix="use builtin_sound('tone', rate=..., duration=...) or load_sound(path, rate)"))
         setf("rate", _check_rate(self.rate))
         real("rms_px", 0.0, fix="give the RMS motion in pixels, e.g. rms_px=0.01")
         real("direction_deg", fix="give an angle in degrees, e.g. 0 for horizontal")
         setf("shape", _check_shape("shape", self.shape))
         real("noise_sigma", 0.0, fix="give the read noise in 8-bit grey levels, e.g. 2.0 (0 = none)")
-        if not isinstance(self.shot_noise, bool | np.bool_):
-            raise _bad("shot_noise", self.shot_noise, "must be True or False", "use shot_noise=True")
-        setf("shot_noise", bool(self.shot_noise))
+        setf("shot_noise", _check_bool("shot_noise", self.shot_noise))
         real("full_well", 0.0, lo_open=True, fix="give electrons at white, e.g. full_well=10000")
-        if isinstance(self.bits, bool | np.bool_) or not isinstance(self.bits, int | np.integer) \
-                or not 1 <= int(self.bits) <= 16:
-            raise _bad("bits", self.bits, "must be an integer in [1, 16]", "use bits=8 or bits=16")
-        setf("bits", int(self.bits))
+        setf("bits", _check_int("bits", self.bits, 1, 16, "use bits=8 or bits=16"))
         real("drift_px", fix="give the total drift in pixels, e.g. drift_px=2.0 (0 = none)")
         real("flicker", 0.0, 1.0, hi_open=True, fix="give a relative amplitude, e.g. flicker=0.01 (0 = none)")
         real("flicker_hz", 0.0, lo_open=True, fix="give the flicker frequency in Hz, e.g. flicker_hz=120")
-        real("contrast", 0.0, 1.0, fix="use e.g. contrast=0.8")
-        real("mean", 0.0, 1.0, fix="use e.g. mean=0.5")
-        if self.mean - self.contrast / 2 < -1e-12 or self.mean + self.contrast / 2 > 1 + 1e-12:
-            lo, hi = self.mean - self.contrast / 2, self.mean + self.contrast / 2
-            raise _bad("contrast", self.contrast, f"with mean={self.mean} maps the texture to "
-                       f"[{lo:g}, {hi:g}], outside [0, 1]", "lower contrast or move mean towards 0.5")
-        seed = self.seed
-        if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise _bad("seed", self.seed, "must be an integer >= 0", "use e.g. seed=0")
-        setf("seed", int(self.seed))
-
+        c, mu = _check_intensity(self.contrast, self.mean)
+        setf("contrast", c)
+        setf("mean", mu)
+        setf("seed", _check_int("seed", self.seed, 0, None, "use e.g. seed=0"))
         rows, cols = self.shape
-        if isinstance(self.mode, str):
-            if self.mode not in MODES:
-                raise _bad("mode", self.mode, f"is not one of {MODES} or an array", 'use mode="rigid"')
-        else:
-            m = np.asarray(self.mode)
-            if m.shape != (rows, cols) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m) \
-                    or not np.all(np.isfinite(m)):
-                raise _bad("mode", m, f"must be one of {MODES} or a finite real array of shape "
-                           f"{(rows, cols)}", "give a mode array matching shape")
-            m = m.astype(np.float64)
-            m.setflags(write=False)
-            setf("mode", m)
+        setf("mode", _check_mode(self.mode, (rows, cols)))
 
         need_r, need_c = self.texture_shape_needed
         if tex.shape[0] < need_r or tex.shape[1] < need_c:
@@ -1050,21 +1083,6 @@ READOUTS = ("down", "up")
 _READOUT_FIT_TOL = 1e-9
 
 
-def _finite(name: str, value: Any, *, lo: float | None = None, lo_open: bool = False,
-            fix: str) -> float:
-    try:
-        ok = not isinstance(value, bool | np.bool_) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        ok = False
-    if ok and lo is not None:
-        v = float(value)
-        ok = v > lo if lo_open else v >= lo
-    if not ok:
-        bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo:g}"
-        raise _bad(name, value, f"must be a finite number{bound}", fix)
-    return float(value)
-
-
 @dataclass(frozen=True, eq=False)
 class RollingShutterScene:
     """A textured object vibrating with a sound, filmed by a rolling-shutter video camera.
@@ -1160,26 +1178,10 @@ flicker_hz, contrast, mean, seed
         def setf(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
-        tex = np.asarray(self.texture)
-        if tex.ndim != 2 or not np.issubdtype(tex.dtype, np.number) or min(tex.shape) < 4:
-            raise _bad("texture", tex, "must be a 2-D numeric array of at least 4 x 4",
-                       "use make_texture('pink', (256, 256)) or load_texture(path, shape)")
-        tex = tex.astype(np.float64)
-        if not np.all(np.isfinite(tex)) or tex.min() < -1e-6 or tex.max() > 1 + 1e-6:
-            raise _bad("texture", tex, "must hold finite values in [0, 1]",
-                       "rescale it, e.g. (t - t.min()) / (t.max() - t.min())")
-        tex.setflags(write=False)
+        tex = _check_texture(self.texture)
         setf("texture", tex)
-        snd = np.asarray(self.sound)
-        if snd.ndim != 1 or snd.size < 4 or not np.issubdtype(snd.dtype, np.number) \
-                or np.iscomplexobj(snd) or not np.all(np.isfinite(snd)):
-            raise _bad("sound", snd, "must be a 1-D real finite array of >= 4 samples",
-                       "use builtin_sound('tone', rate=sound_rate, duration=...)")
-        snd = snd.astype(np.float64)
-        if not np.any(snd != 0):
-            raise _bad("sound", snd, "is silent (all zeros)", "use a sound with nonzero RMS")
-        snd.setflags(write=False)
-        setf("sound", snd)
+        setf("sound", _check_sound(self.sound, min_samples=4, what="",
+                                   fix="use builtin_sound('tone', rate=sound_rate, duration=...)"))
         setf("sound_rate", _check_rate(self.sound_rate, "sound_rate"))
         setf("fps", _check_rate(self.fps, "fps"))
         setf("shape", _check_shape("shape", self.shape))
@@ -1205,46 +1207,22 @@ flicker_hz, contrast, mean, seed
         setf("direction_deg", _finite("direction_deg", self.direction_deg, fix="give an angle in degrees"))
         setf("noise_sigma", _finite("noise_sigma", self.noise_sigma, lo=0.0,
                                     fix="give the read noise in 8-bit grey levels, e.g. 2.0"))
-        if not isinstance(self.shot_noise, bool | np.bool_):
-            raise _bad("shot_noise", self.shot_noise, "must be True or False", "use shot_noise=True")
-        setf("shot_noise", bool(self.shot_noise))
+        setf("shot_noise", _check_bool("shot_noise", self.shot_noise))
         setf("full_well", _finite("full_well", self.full_well, lo=0.0, lo_open=True,
                                   fix="give electrons at white, e.g. 10000"))
-        if isinstance(self.bits, bool | np.bool_) or not isinstance(self.bits, int | np.integer) \
-                or not 1 <= int(self.bits) <= 16:
-            raise _bad("bits", self.bits, "must be an integer in [1, 16]", "use bits=8 or bits=16")
-        setf("bits", int(self.bits))
-        fl = _finite("flicker", self.flicker, lo=0.0, fix="give a relative amplitude in [0, 1), e.g. 0.05")
-        if fl >= 1:
-            raise _bad("flicker", fl, "must be < 1", "give a relative amplitude in [0, 1), e.g. 0.05")
-        setf("flicker", fl)
+        setf("bits", _check_int("bits", self.bits, 1, 16, "use bits=8 or bits=16"))
+        setf("flicker", _finite("flicker", self.flicker, lo=0.0, hi=1.0, hi_open=True,
+                                fix="give a relative amplitude in [0, 1), e.g. 0.05"))
         setf("flicker_hz", _finite("flicker_hz", self.flicker_hz, lo=0.0, lo_open=True,
                                    fix="give the flicker frequency in Hz, e.g. 120"))
-        c = _finite("contrast", self.contrast, lo=0.0, fix="use e.g. contrast=0.8")
-        mu = _finite("mean", self.mean, lo=0.0, fix="use e.g. mean=0.5")
-        if c > 1 or mu > 1 or mu - c / 2 < -1e-12 or mu + c / 2 > 1 + 1e-12:
-            raise _bad("contrast", c, f"with mean={mu} maps the texture outside [0, 1]",
-                       "use contrast <= 1 and mean - contrast/2 >= 0, mean + contrast/2 <= 1")
+        c, mu = _check_intensity(self.contrast, self.mean)
         setf("contrast", c)
         setf("mean", mu)
-        seed = self.seed
-        if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise _bad("seed", seed, "must be an integer >= 0", "use e.g. seed=0")
-        setf("seed", int(seed))
-        if isinstance(self.mode, str):
-            if self.mode not in MODES:
-                raise _bad("mode", self.mode, f"is not one of {MODES} or an array", 'use mode="rigid"')
-        else:
-            m = np.asarray(self.mode)
-            if m.shape != (rows, cols) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m) \
-                    or not np.all(np.isfinite(m)):
-                raise _bad("mode", m, f"must be one of {MODES} or a finite real array of shape {(rows, cols)}",
-                           "give a mode array matching shape")
-            m = m.astype(np.float64)
-            m.setflags(write=False)
-            setf("mode", m)
+        setf("seed", _check_int("seed", self.seed, 0, None, "use e.g. seed=0"))
+        setf("mode", _check_mode(self.mode, (rows, cols)))
 
         # frames the sound covers: the last row read in the last frame must end its exposure in time
+        snd = self.sound
         last_sample = (snd.size - 1) / self.sound_rate
         span = (rows - 1) * d + e
         avail = int(math.floor((last_sample - self.start_time - span) * self.fps + 1e-9)) + 1
