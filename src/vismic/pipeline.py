@@ -27,7 +27,7 @@ from .io.base import ROI
 from .motion import MODES, MotionEstimator, integrate
 from .pyramid import ComplexSteerablePyramid, max_scales
 
-__all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths"]
+__all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
 
 ProgressFn = Callable[[int, int | None], None]
 
@@ -305,6 +305,59 @@ def recover(
     return result
 
 
+def stream_motion(
+    src: FrameSource,
+    process: Callable[[np.ndarray], np.ndarray],
+    *,
+    roi: ROI,
+    batch: int,
+    progress: ProgressFn | None = None,
+) -> tuple[list[np.ndarray], int, float]:
+    """Feed the ROI of every frame batch to a streaming motion estimator.
+
+    The first frame must have texture, and the clip at least 8 frames.
+
+    Returns
+    -------
+    chunks : list of ndarray
+        ``process(batch)`` for each batch, in order.
+    frames : int
+        Frames read.
+    seconds : float
+        Time spent reading and processing.
+
+    Raises
+    ------
+    NoTextureError
+        The ROI of the first frame is flat (contrast below a quarter grey level).
+    InputError
+        Fewer than 8 frames.
+    """
+    t0 = time.perf_counter()
+    chunks: list[np.ndarray] = []
+    done = 0
+    for frames in src.iter_batches(batch=batch, roi=roi):
+        if done == 0:
+            spread = float(np.std(frames[0]))
+            if not np.isfinite(spread) or spread < 0.25 / 255:
+                raise NoTextureError(
+                    f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} "
+                    "grey levels); choose an ROI on a textured part of the object"
+                )
+        chunks.append(process(frames))
+        done += len(frames)
+        if progress is not None:
+            progress(done, src.n_frames)
+    seconds = time.perf_counter() - t0
+    if done == 0:
+        raise InputError(f"{src.path}: no frames could be read")
+    if done < 2:
+        raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
+    if done < 8:
+        raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to recover a signal")
+    return chunks, done, seconds
+
+
 def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, t_start: float) -> Recovery:
     rate, rate_source = _resolve_rate(src, params.fps)
     rows, cols = src.shape
@@ -324,30 +377,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     grid = params.grid or _auto_grid(shape, n_bands, src.n_frames, 2 ** (scales - 1))
     est = MotionEstimator(pyr, mode=params.mode, grid=grid)
 
-    t0 = time.perf_counter()
-    chunks: list[np.ndarray] = []
-    done = 0
-    first = True
-    for batch in src.iter_batches(batch=params.batch, roi=roi if params.roi is not None else None):
-        if first:
-            first = False
-            spread = float(np.std(batch[0]))
-            if not np.isfinite(spread) or spread < 0.25 / 255:
-                raise NoTextureError(
-                    f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} "
-                    "grey levels); choose an ROI on a textured part of the object"
-                )
-        chunks.append(est.process(batch))
-        done += len(batch)
-        if progress is not None:
-            progress(done, src.n_frames)
-    t_motion = time.perf_counter() - t0
-    if done == 0:
-        raise InputError(f"{src.path}: no frames could be read")
-    if done < 2:
-        raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
-    if done < 8:
-        raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to recover a signal")
+    chunks, done, t_motion = stream_motion(src, est.process, roi=roi, batch=params.batch, progress=progress)
 
     t1 = time.perf_counter()
     signals = np.concatenate(chunks, axis=0)

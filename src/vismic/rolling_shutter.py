@@ -1600,7 +1600,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     from .denoise import detect_lines, highpass, normalize, notch, spectral_subtract
     from .io.audio import resample
     from .io.base import ROI
-    from .pipeline import Recovery
+    from .pipeline import Recovery, stream_motion
 
     t_start = time.perf_counter()
     fps, fps_source = _resolve_fps(src, params.fps)
@@ -1615,24 +1615,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         raise ParameterError(f"band={band:g} Hz must be below half the row rate ({timing.effective_rate / 2:g} Hz)")
     est = RowMotionEstimator((roi.h, roi.w), direction=params.direction, bands=params.bands,
                              workers=params.workers)
-    t0 = time.perf_counter()
-    chunks = []
-    done = 0
-    for i, batch in enumerate(src.iter_batches(batch=params.batch, roi=roi if params.roi is not None else None)):
-        if i == 0:
-            spread = float(np.std(batch[0]))
-            if not np.isfinite(spread) or spread < 0.25 / 255:
-                raise NoTextureError(
-                    f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} grey "
-                    "levels); choose an ROI on a textured part of the object"
-                )
-        chunks.append(est.process(batch))
-        done += len(batch)
-        if progress is not None:
-            progress(done, src.n_frames)
-    t_motion = time.perf_counter() - t0
-    if done < 8:
-        raise InputError(f"{src.path}: only {done} frames; rolling-shutter recovery needs at least 8")
+    chunks, done, t_motion = stream_motion(src, est.process, roi=roi, batch=params.batch, progress=progress)
     t1 = time.perf_counter()
     inc = np.concatenate(chunks)
     del chunks
