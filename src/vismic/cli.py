@@ -133,14 +133,28 @@ def _default_output(inp: str) -> str:
     return f"{stem}.vismic.wav"
 
 
+def _plan_outputs(a: argparse.Namespace) -> str:
+    """The main WAV path of ``recover``; every output is checked writable before hours of work."""
+    from .io.audio import check_writable
+    from .pipeline import output_paths
+
+    out = a.output or _default_output(a.input)
+    if not out.lower().endswith(".wav"):
+        raise ParameterError(f"-o {out}: the output must be a .wav path")
+    if a.listen_rate <= 0:
+        raise ParameterError(f"--listen-rate {a.listen_rate} must be > 0 Hz")
+    for p in output_paths(out, spectrogram=a.spectrogram).values():
+        check_writable(p, force=a.force)
+    return out
+
+
 def cmd_recover(a: argparse.Namespace) -> int:
     from .rolling_shutter import recover_main, uses_rolling_shutter
 
     if uses_rolling_shutter(a):
         return recover_main(a)
     from .io import open_source, parse_roi
-    from .io.audio import check_writable
-    from .pipeline import RecoveryParams, output_paths, recover, save
+    from .pipeline import RecoveryParams, recover, save
 
     roi = parse_roi(a.roi)
     notch: str | tuple[float, ...] = a.notch if a.notch in ("report", "auto", "off") else _float_list(a.notch)
@@ -158,18 +172,7 @@ def cmd_recover(a: argparse.Namespace) -> int:
         denoise=a.denoise,
         batch=a.batch,
     )
-    out = a.output or _default_output(a.input)
-    if not out.lower().endswith(".wav"):
-        raise ParameterError(f"-o {out}: the output must be a .wav path")
-    if a.listen_rate <= 0:
-        raise ParameterError(f"--listen-rate {a.listen_rate} must be > 0 Hz")
-    planned = output_paths(out)
-    if isinstance(a.spectrogram, str):
-        planned["spectrogram"] = a.spectrogram
-    elif not a.spectrogram:
-        planned.pop("spectrogram")
-    for p in planned.values():  # fail before hours of work, not after
-        check_writable(p, force=a.force)
+    out = _plan_outputs(a)
     src = open_source(a.input)  # fails fast, before a progress bar is drawn
     update, close = _progress_bar(a.quiet, "recover")
     try:

@@ -474,15 +474,18 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     return Recovery(audio, rate, raw, used_params, info, diagnostics, timings)
 
 
-def output_paths(out_wav: str) -> dict[str, str]:
-    """Where :func:`save` writes, given the main WAV path."""
+def output_paths(out_wav: str, *, spectrogram: str | bool | None = None) -> dict[str, str]:
+    """Where :func:`save` writes, given the main WAV path.
+
+    ``spectrogram``: a PNG path, True for ``<stem>.png``, or None/False for no spectrogram.
+    """
     stem, _ = os.path.splitext(out_wav)
-    return {
-        "wav": out_wav,
-        "listen": stem + ".listen.wav",
-        "json": stem + ".json",
-        "spectrogram": stem + ".png",
-    }
+    paths = {"wav": out_wav, "listen": stem + ".listen.wav", "json": stem + ".json"}
+    if isinstance(spectrogram, str):
+        paths["spectrogram"] = spectrogram
+    elif spectrogram:
+        paths["spectrogram"] = stem + ".png"
+    return paths
 
 
 def save(
@@ -509,11 +512,7 @@ def save(
     from .errors import OutputError
     from .io.audio import _umask, check_writable, resample, write_wav
 
-    paths = output_paths(out_wav)
-    if isinstance(spectrogram, str):
-        paths["spectrogram"] = spectrogram
-    elif not spectrogram:
-        paths.pop("spectrogram")
+    paths = output_paths(out_wav, spectrogram=spectrogram)
     for p in paths.values():
         check_writable(p, force=force)
     if listen_rate <= 0:

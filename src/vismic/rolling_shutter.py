@@ -2161,24 +2161,12 @@ def params_from_args(args: Any) -> RollingShutterParams:
 
 def recover_main(args: Any) -> int:
     """``vismic recover --rolling-shutter ...``: recover, write WAV + listenable copy + JSON, print a summary."""
-    from .cli import _default_output, _progress_bar
+    from .cli import _plan_outputs, _progress_bar
     from .io import open_source
-    from .io.audio import check_writable
-    from .pipeline import output_paths, save
+    from .pipeline import save
 
     params = params_from_args(args)
-    out = args.output or _default_output(args.input)
-    if not out.lower().endswith(".wav"):
-        raise ParameterError(f"-o {out}: the output must be a .wav path")
-    if args.listen_rate <= 0:
-        raise ParameterError(f"--listen-rate {args.listen_rate} must be > 0 Hz")
-    planned = output_paths(out)
-    if isinstance(args.spectrogram, str):
-        planned["spectrogram"] = args.spectrogram
-    elif not args.spectrogram:
-        planned.pop("spectrogram")
-    for p in planned.values():
-        check_writable(p, force=args.force)
+    out = _plan_outputs(args)
     src = open_source(args.input)
     try:
         params.timing(*src.shape, params.fps if params.fps is not None else src.header_rate)  # fail before work
