@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
-from .denoise import DENOISERS, detect_lines, highpass, highpass_columns, normalize, notch, spectral_subtract
+from .denoise import DENOISERS, detect_lines, highpass_columns, normalize, notch, spectral_subtract
 from .errors import InputError, NoTextureError, ParameterError
 from .fuse import fuse
 from .io import FrameSource, open_source
@@ -385,8 +385,6 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     disp = integrate(signals) if params.mode == "increment" else signals.astype(np.float64)
     del signals
     hp = params.highpass if params.highpass is not None else rate / 40.0
-    if hp >= rate / 2:
-        raise ParameterError(f"highpass={hp:g} Hz must be below the Nyquist frequency {rate / 2:g} Hz")
     finite = np.all(np.isfinite(disp), axis=0)
     disp[:, ~finite] = 0.0
     filtered = highpass_columns(disp, rate=rate, cutoff=hp)
@@ -398,7 +396,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
 
     t2 = time.perf_counter()
     raw = fusion.signal
-    x = highpass(raw, rate=rate, cutoff=0.0) if hp > 0 else raw
+    x = raw  # zero-mean and high-passed already (the fusion combines centred, filtered channels)
     lines = detect_lines(x, rate=rate, min_hz=1.5 * hp)
     notched: list[float] = []
     if isinstance(params.notch, tuple):
