@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft as sfft
 
 from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
-__all__ = ["Channel", "MotionEstimator", "integrate", "region_edges", "global_lucas_kanade"]
+__all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade"]
 
 MODES = ("increment", "reference")
 
@@ -103,13 +104,19 @@ class MotionEstimator:
                                 int(r_full[ry + 1] - r_full[ry]))
                         channels.append(Channel(b, (ry, rx), rect))
         self.channels: tuple[Channel, ...] = tuple(channels)
-        self._anchor: list[np.ndarray] | None = None
+        self._work: list[_LevelWork] | None = None
         self.frames_seen = 0
         self.mean_weight = np.zeros(len(channels))
 
     @property
     def n_channels(self) -> int:
         return len(self.channels)
+
+    def reset(self) -> None:
+        """Forget the previous (or first) frame, as for a new clip; the pyramid's masks are kept."""
+        self._work = None
+        self.frames_seen = 0
+        self.mean_weight = np.zeros(len(self.channels))
 
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Motion of a batch of consecutive frames.
@@ -125,38 +132,216 @@ class MotionEstimator:
             ``"increment"``: phase velocity (radians per frame, 0 for the clip's first frame);
             ``"reference"``: phase change against the first frame (radians).
             NaN where a region carries no weight (no texture).
+
+        Notes
+        -----
+        Frames go through the pyramid one at a time with preallocated work buffers: on the CPUs
+        measured, batching frames through the FFTs was slower (the working set leaves the cache).
+        The result does not depend on how the clip is cut into batches.
         """
-        spec = self.pyramid.spectrum(frames)
-        n = spec.shape[0]
-        out = []
-        first = self._anchor is None
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.shape[-2:] != self.pyramid.shape:
+            raise ParameterError(
+                f"frames of shape {frames.shape[-2:]} given to an estimator built for {self.pyramid.shape}"
+            )
+        if self._work is None:
+            self._work = [_LevelWork(self.pyramid, i, self._edges[i]) for i in range(len(self.pyramid.levels))]
+        n = frames.shape[0]
+        out = np.empty((n, self.n_channels), dtype=np.float32)
+        weight = np.zeros(self.n_channels)
+        reference = self.mode == "reference"
+        for t in range(n):
+            spec = sfft.fft2(frames[t], workers=self.pyramid.workers)
+            j = 0
+            for work in self._work:
+                num, den = work.step(spec, first=self.frames_seen == 0, keep_anchor=reference)
+                m = num.size
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[t, j : j + m] = np.where(den > 0, num / den, np.nan)
+                weight[j : j + m] += den
+                j += m
+            self.frames_seen += 1
+        self.mean_weight += weight
+        return out
+
+
+class _LevelWork:
+    """Preallocated buffers and region-sum matrices of one pyramid level (one frame at a time)."""
+
+    def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray]) -> None:
+        rows, cols = pyr.shape
+        ri, ci = pyr._index[i]
+        self.filt = pyr._filters[i]
+        self.workers = pyr.workers
+        k, r, c = self.filt.shape
+        # a cropped level gathers its part of the full spectrum with one flat index
+        self.flat = None if (len(ri) == rows and len(ci) == cols) else (ri[:, None] * cols + ci[None, :]).ravel()
+        self.buf = np.empty((k, r, c), np.complex64)
+        self.anchor = np.empty((k, r, c), np.complex64)
+        self.z = np.empty((k, r, c), np.complex64)
+        self.re = np.empty((k, r, c), np.float32)
+        self.im = np.empty((k, r, c), np.float32)
+        self.w = np.empty((k, r, c), np.float32)
+        self.phi = np.empty((k, r, c), np.float32)
+        er, ec = edges
+        self.whole = len(er) == 2 and len(ec) == 2
+        # region sums as two small matrix products: rows_ind (gy, r) @ x (r, c) @ cols_ind (c, gx)
+        self.rows_ind = (np.arange(r)[None, :] >= er[:-1, None]) & (np.arange(r)[None, :] < er[1:, None])
+        self.rows_ind = self.rows_ind.astype(np.float32)
+        self.cols_ind = ((np.arange(c)[:, None] >= ec[None, :-1]) & (np.arange(c)[:, None] < ec[None, 1:]))
+        self.cols_ind = self.cols_ind.astype(np.float32)
+
+    def step(self, spec: np.ndarray, *, first: bool, keep_anchor: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted phase-change sums ``(num, den)`` of one frame, each of shape ``(K * regions,)``."""
+        sub = spec if self.flat is None else np.take(spec.ravel(), self.flat).reshape(self.buf.shape[1:])
+        np.multiply(sub[None], self.filt, out=self.buf)
+        coeffs = sfft.ifft2(self.buf, axes=(-2, -1), workers=self.workers, overwrite_x=True)
         if first:
-            self._anchor = []
-        weights = []
-        for i in range(len(self.pyramid.levels)):
-            coeffs = self.pyramid.level_from_spectrum(spec, i)  # (n, K, r, c)
-            if first:
-                self._anchor.append(coeffs[0].copy())
-            anchor = self._anchor[i]
-            if self.mode == "reference":
-                prod = coeffs * np.conj(anchor)[None]
-            else:
-                prod = np.empty_like(coeffs)
-                np.multiply(coeffs[1:], np.conj(coeffs[:-1]), out=prod[1:])
-                np.multiply(coeffs[0], np.conj(anchor), out=prod[0])
-                self._anchor[i] = coeffs[-1].copy()
-            w = np.abs(prod)
-            wphi = w * np.angle(prod)
-            er, ec = self._edges[i]
-            num = np.add.reduceat(np.add.reduceat(wphi, er[:-1], axis=2), ec[:-1], axis=3)
-            den = np.add.reduceat(np.add.reduceat(w, er[:-1], axis=2), ec[:-1], axis=3)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                v = np.where(den > 0, num / den, np.nan)
-            out.append(v.reshape(n, -1))
-            weights.append(den.reshape(n, -1).sum(axis=0))
+            self.anchor[...] = coeffs
+        np.multiply(coeffs, np.conj(self.anchor), out=self.z)
+        if not keep_anchor:
+            self.anchor[...] = coeffs
+        # arctan2 on contiguous float32 is several times faster than np.angle on complex64
+        np.copyto(self.re, self.z.real)
+        np.copyto(self.im, self.z.imag)
+        np.arctan2(self.im, self.re, out=self.phi)
+        np.abs(self.z, out=self.w)
+        np.multiply(self.w, self.phi, out=self.phi)
+        if self.whole:
+            return self.phi.sum(axis=(1, 2), dtype=np.float64), self.w.sum(axis=(1, 2), dtype=np.float64)
+        num = np.matmul(np.matmul(self.rows_ind, self.phi), self.cols_ind)
+        den = np.matmul(np.matmul(self.rows_ind, self.w), self.cols_ind)
+        return num.reshape(-1).astype(np.float64), den.reshape(-1).astype(np.float64)
+
+
+class FastMotionEstimator:
+    """First-order motion from one forward FFT per frame (``--mode fast``).
+
+    For a band ``b`` with frequency response ``H_b`` and a region tile with spectrum ``F_t``,
+    Parseval's theorem gives the sum over the tile of the coefficient product
+    ``C_t conj(C_{t-1})`` without computing any band::
+
+        S_b(t) = sum_k |H_b(k)|^2 F_t(k) conj(F_{t-1}(k))     (up to a constant factor)
+
+    For small phase changes ``sum |z| angle(z) / sum |z|`` (what :class:`MotionEstimator`
+    measures) equals ``angle(sum z)`` to first order, so the band's phase velocity is
+    ``angle(S_b)``.  A frame costs one real FFT per tile and one matrix product with the
+    precomputed weights ``|H_b|^2`` (folded onto the half spectrum of a real frame); no inverse
+    transforms, no per-pixel angles.
+
+    The approximation weights each pixel's phase change by ``|C|^2`` instead of ``|C|`` and sums
+    complex products before taking the angle, so it departs from the exact path where phase
+    changes within a region are large or disagree: large motions between the two compared frames
+    (``mode="reference"`` with drift), non-rigid motion inside a region, strong noise.  Regions are
+    independent tiles, each transformed on its own (periodic at its edges), not windows of one
+    pyramid over the ROI.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(rows, cols)`` of the ROI.
+    scales, orientations, high_band :
+        As for :class:`~vismic.pyramid.ComplexSteerablePyramid`, built for one tile.
+    mode : {"increment", "reference"}
+    grid : tuple of int
+        Tiles ``(rows, cols)``; the ROI is cut into equal tiles, dropping the last
+        ``rows % gy`` rows and ``cols % gx`` columns.
+    workers : int or None
+        Threads for the FFTs.
+
+    Raises
+    ------
+    ParameterError
+        Tiles too small for the pyramid, invalid mode or grid.
+    """
+
+    def __init__(self, shape: tuple[int, int], *, scales: int, orientations: int = 4, high_band: bool = True,
+                 mode: str = "increment", grid=(1, 1), workers: int | None = None) -> None:
+        if mode not in MODES:
+            raise ParameterError(f"mode={mode!r} is not one of {MODES}")
+        gy, gx = int(grid[0]), int(grid[1])
+        if gy < 1 or gx < 1:
+            raise ParameterError(f"grid={grid} must have at least one region per axis")
+        rows, cols = int(shape[0]), int(shape[1])
+        th, tw = rows // gy, cols // gx
+        if th < 8 or tw < 8:
+            raise ParameterError(f"grid={gy}x{gx} cuts the {cols}x{rows} region into tiles smaller than 8x8 pixels")
+        self.shape = (rows, cols)
+        self.tile = (th, tw)
+        self.grid = (gy, gx)
+        self.mode = mode
+        self.workers = workers
+        self.pyramid = ComplexSteerablePyramid((th, tw), scales=scales, orientations=orientations,
+                                               high_band=high_band, workers=workers)
+        responses, _, _ = self.pyramid.frequency_response()
+        # |H_b|^2 in unshifted FFT order, folded onto the rfft half plane (kx >= 0).
+        nh = tw // 2 + 1
+        ky = np.arange(th)[:, None]
+        kx = np.arange(nh)[None, :]
+        mirror = ((1 <= kx) & (kx < (tw + 1) // 2)).astype(np.float64)  # columns whose -kx is not stored
+        n_b = len(responses)
+        weights = np.zeros((th, nh, 2, 2 * n_b), np.float64)
+        for b, h in enumerate(responses):
+            power = np.abs(np.fft.ifftshift(h)) ** 2
+            pos = power[:, :nh]
+            neg = power[(-ky) % th, (-kx) % tw] * mirror
+            weights[:, :, 0, b] = pos + neg        # real part of X -> real part of S_b
+            weights[:, :, 1, n_b + b] = pos - neg  # imaginary part of X -> imaginary part of S_b
+        scale = weights.max() if weights.max() > 0 else 1.0
+        self._weights = (weights / scale).reshape(th * nh * 2, 2 * n_b).astype(np.float32)
+        self._nb = n_b
+        channels = []
+        for band in self.pyramid.bands:
+            for ry in range(gy):
+                for rx in range(gx):
+                    channels.append(Channel(band, (ry, rx), (rx * tw, ry * th, tw, th)))
+        self.channels: tuple[Channel, ...] = tuple(channels)
+        self._anchor: np.ndarray | None = None
+        self.frames_seen = 0
+        self.mean_weight = np.zeros(len(channels))
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    def reset(self) -> None:
+        """Forget the previous (or first) frame, as for a new clip; the weights are kept."""
+        self._anchor = None
+        self.frames_seen = 0
+        self.mean_weight = np.zeros(len(self.channels))
+
+    def process(self, frames: np.ndarray) -> np.ndarray:
+        """Motion of a batch of consecutive frames (same contract as :meth:`MotionEstimator.process`)."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.shape[-2:] != self.shape:
+            raise ParameterError(f"frames of shape {frames.shape[-2:]} given to an estimator built for {self.shape}")
+        n = frames.shape[0]
+        (gy, gx), (th, tw) = self.grid, self.tile
+        tiles = frames[:, : gy * th, : gx * tw].reshape(n, gy, th, gx, tw).transpose(0, 1, 3, 2, 4)
+        tiles = np.ascontiguousarray(tiles)  # the FFT of contiguous tiles is ~1.5x faster than of the view
+        spec = sfft.rfft2(tiles, axes=(-2, -1), workers=self.workers)  # (n, gy, gx, th, nh) complex64
+        if self._anchor is None:
+            self._anchor = spec[0].copy()
+        x = np.empty_like(spec)
+        if self.mode == "reference":
+            np.multiply(spec, np.conj(self._anchor)[None], out=x)
+        else:
+            np.multiply(spec[1:], np.conj(spec[:-1]), out=x[1:])
+            np.multiply(spec[0], np.conj(self._anchor), out=x[0])
+            self._anchor = spec[-1].copy()
+        # interleaved (re, im) pairs against stacked weights: one matrix product gives Re and Im of every S_b
+        s = x.view(np.float32).reshape(n * gy * gx, -1) @ self._weights
+        re = s[:, : self._nb].reshape(n, gy * gx, self._nb)
+        im = s[:, self._nb :].reshape(n, gy * gx, self._nb)
+        v = np.arctan2(im, re)
+        v[(re == 0) & (im == 0)] = np.nan  # a tile without texture in this band
         self.frames_seen += n
-        self.mean_weight += np.concatenate(weights)
-        return np.concatenate(out, axis=1).astype(np.float32)
+        self.mean_weight += np.transpose(np.abs(re), (2, 1, 0)).reshape(-1, n).sum(axis=1)
+        return np.ascontiguousarray(np.transpose(v, (0, 2, 1))).reshape(n, -1).astype(np.float32)
 
 
 def integrate(velocity: np.ndarray) -> np.ndarray:

@@ -24,12 +24,13 @@ from .errors import InputError, NoTextureError, ParameterError
 from .fuse import fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
-from .motion import MODES, MotionEstimator, integrate
+from .motion import MODES, FastMotionEstimator, MotionEstimator
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
 
 ProgressFn = Callable[[int, int | None], None]
+PIPELINE_MODES = (*MODES, "fast")
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,10 @@ class RecoveryParams:
         Pyramid levels (``None``: up to 4, as many as the ROI allows) and orientations.
     high_band : bool
         Use oriented bands carved from the pyramid's high-pass residual (the finest octave).
-    mode : {"increment", "reference"}
-        Phase reference: frame-to-frame increments (robust to drift) or the first frame.
+    mode : {"increment", "reference", "fast"}
+        Phase reference: frame-to-frame increments (robust to drift), the first frame, or the
+        first-order fast path (frame-to-frame, one forward FFT per frame and tile; see
+        :class:`~vismic.motion.FastMotionEstimator` and docs/performance.md for when not to use it).
     grid : tuple of int or None
         Region grid ``(rows, cols)``; ``None`` picks one from the ROI size and clip length.
     max_lag_ms : float
@@ -62,7 +65,13 @@ class RecoveryParams:
     batch : int
         Frames per batch.
     workers : int
-        Threads for the FFTs.
+        Threads for the FFTs (per process).
+    processes : int or None
+        Worker processes over chunks of frames.  ``None``: every usable core when the clip is
+        at least four chunks long and its length is known, else 1.  The result does not depend
+        on it.
+    chunk : int
+        Frames per work unit (the unit of parallel work and of checkpoints).
     """
 
     fps: float | None = None
@@ -78,6 +87,8 @@ class RecoveryParams:
     denoise: str = "none"
     batch: int = 16
     workers: int = 1
+    processes: int | None = None
+    chunk: int = 2048
 
     def __post_init__(self) -> None:
         fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
@@ -91,8 +102,8 @@ class RecoveryParams:
             raise ParameterError(f"scales={self.scales} must be >= 1")
         if not 1 <= int(self.orientations) <= 16:
             raise ParameterError(f"orientations={self.orientations} must be in 1..16")
-        if self.mode not in MODES:
-            raise ParameterError(f"mode={self.mode!r} must be one of {MODES}")
+        if self.mode not in PIPELINE_MODES:
+            raise ParameterError(f"mode={self.mode!r} must be one of {PIPELINE_MODES}")
         if self.grid is not None:
             if len(self.grid) != 2 or min(int(v) for v in self.grid) < 1:
                 raise ParameterError(f"grid={self.grid} must be two integers >= 1 (rows, cols)")
@@ -114,6 +125,10 @@ class RecoveryParams:
             raise ParameterError(f"batch={self.batch} must be >= 1")
         if int(self.workers) < 1:
             raise ParameterError(f"workers={self.workers} must be >= 1")
+        if self.processes is not None and not 1 <= int(self.processes) <= 1024:
+            raise ParameterError(f"processes={self.processes} must be >= 1 (or None for every usable core)")
+        if not 16 <= int(self.chunk) <= 10_000_000:
+            raise ParameterError(f"chunk={self.chunk} must be between 16 and 10,000,000 frames")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -258,6 +273,8 @@ def recover(
     params: RecoveryParams | None = None,
     *,
     progress: ProgressFn | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    executor=None,
 ) -> Recovery:
     """Recover the sound that made the object in a video vibrate.
 
@@ -268,7 +285,15 @@ def recover(
     params : RecoveryParams, optional
         Defaults to ``RecoveryParams()``.
     progress : callable, optional
-        Called as ``progress(frames_done, frames_total_or_None)`` after each batch.
+        Called as ``progress(frames_done, frames_total_or_None)`` after each batch (each chunk
+        when the work is spread over processes).
+    checkpoint : path-like, optional
+        Folder for per-chunk checkpoints: finished chunks are saved there, and a run restarted
+        with the same input and parameters resumes from them (see :mod:`vismic.checkpoint`).
+        The folder is left in place; remove it once the outputs are written.
+    executor : optional
+        Where chunks run: a :class:`concurrent.futures.Executor` or a ``dask.distributed.Client``
+        (see :mod:`vismic.distributed`).  Default: local processes per ``params.processes``.
 
     Returns
     -------
@@ -293,7 +318,8 @@ def recover(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = _run(src, params, progress, t_start)
+            result = _run(src, params, progress, t_start,
+                          checkpoint=os.fspath(checkpoint) if checkpoint is not None else None, executor=executor)
     finally:
         if own:
             src.close()
@@ -358,38 +384,375 @@ def stream_motion(
     return chunks, done, seconds
 
 
-def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, t_start: float) -> Recovery:
+def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames: int | None = None):
+    """The motion estimator of a recovery for an ROI of ``shape`` ``(rows, cols)``.
+
+    Returns
+    -------
+    estimator : MotionEstimator or FastMotionEstimator
+    scales : int
+    grid : tuple of int
+
+    Raises
+    ------
+    ParameterError
+        The ROI is too small for the requested scales or grid.
+    """
+    scales = params.scales if params.scales is not None else _auto_scales(shape)
+    if scales > max_scales(shape):
+        raise ParameterError(
+            f"--scales {scales} is too many for a {shape[1]}x{shape[0]} region (at most "
+            f"{max(max_scales(shape), 0)}); lower --scales or enlarge the ROI"
+        )
+    n_bands = params.orientations * (scales + bool(params.high_band))
+    grid = params.grid or _auto_grid(shape, n_bands, n_frames, 2 ** (scales - 1))
+    if params.mode == "fast":
+        tile = (shape[0] // grid[0], shape[1] // grid[1])
+        top = max_scales(tile)
+        if scales > top:
+            if params.scales is not None or top < 1:
+                raise ParameterError(
+                    f"--grid {grid[0]}x{grid[1]} cuts the {shape[1]}x{shape[0]} region into {tile[1]}x{tile[0]} "
+                    f"tiles, too small for {scales} scales in fast mode; use fewer regions or scales"
+                )
+            scales = top
+        est = FastMotionEstimator(shape, scales=scales, orientations=params.orientations,
+                                  high_band=params.high_band, grid=grid, workers=params.workers)
+    else:
+        pyr = ComplexSteerablePyramid(shape, scales=scales, orientations=params.orientations,
+                                      high_band=params.high_band, workers=params.workers)
+        est = MotionEstimator(pyr, mode=params.mode, grid=grid)
+    return est, scales, grid
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+# One estimator per process and configuration: the pyramid's masks (or the fast path's weights)
+# are built once per worker, not once per chunk.
+_WORKER_CACHE: dict[str, object] = {}
+
+
+def motion_range(task: dict) -> dict:
+    """Per-channel motion of frames ``[start, stop)`` of an input, computed on its own.
+
+    The unit of work of parallel, distributed and resumed runs.  The estimator is primed with
+    the frame before ``start`` (frame-to-frame modes) or with frame 0 (``"reference"``), so the
+    rows equal those of one uninterrupted pass over the clip.
+
+    Parameters
+    ----------
+    task : dict
+        ``path``, ``params`` (a :meth:`RecoveryParams.to_dict`), ``roi`` ``[x, y, w, h]``,
+        ``shape`` ``[rows, cols]`` of the ROI, ``n_frames`` (for the automatic grid), ``start``,
+        ``stop``.
+
+    Returns
+    -------
+    dict
+        ``start``, ``stop``, ``signals`` (float32, ``(frames read, n_channels)``; fewer rows
+        than asked when the input ends early), ``weight`` (per-channel weight sums) and
+        ``warnings`` (messages raised while reading).
+    """
+    params = RecoveryParams.from_dict(task["params"])
+    roi = ROI(*task["roi"])
+    start, stop = int(task["start"]), int(task["stop"])
+    key = json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames")], sort_keys=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = _WORKER_CACHE.get(key)
+        if est is None:
+            _WORKER_CACHE.clear()
+            est, _, _ = build_estimator(params, tuple(task["shape"]), n_frames=task.get("n_frames"))
+            _WORKER_CACHE[key] = est
+        est.reset()
+        rows: list[np.ndarray] = []
+        with open_source(task["path"]) as src:
+            first = start
+            if start > 0 and params.mode == "reference":
+                for frame0 in src.iter_batches(batch=1, roi=roi, start=0, stop=1):
+                    est.process(frame0)
+            elif start > 0:
+                first = start - 1  # read one frame early: it primes the frame-to-frame difference
+            skip = start - first
+            for frames in src.iter_batches(batch=params.batch, roi=roi, start=first, stop=stop):
+                out = est.process(frames)
+                if skip:
+                    out, skip = out[skip:], 0
+                    est.mean_weight[:] = 0.0
+                rows.append(out)
+    signals = np.concatenate(rows) if rows else np.zeros((0, est.n_channels), np.float32)
+    return {"start": start, "stop": stop, "signals": signals, "weight": est.mean_weight.copy(),
+            "warnings": [str(w.message) for w in caught]}
+
+
+def _identity(src: FrameSource, params: RecoveryParams, roi: ROI, n_frames: int | None) -> dict:
+    """What a checkpoint must match: the input file and every parameter shaping the chunk signals."""
+    try:
+        st = os.stat(src.path)
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    except OSError:
+        stamp = {}
+    motion = {k: v for k, v in params.to_dict().items()
+              if k in ("scales", "orientations", "high_band", "mode", "grid", "chunk", "fps")}
+    return {"vismic": __version__, "input": os.path.abspath(src.path), **stamp, "n_frames": n_frames,
+            "roi": roi.as_list(), "motion": motion}
+
+
+def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress: ProgressFn | None,
+            checkpoint: str | None, executor, rate: float) -> tuple[np.ndarray, int, float, dict]:
+    """Per-channel motion of the whole clip: streamed in one pass, or chunk by chunk over processes
+    (or a Dask cluster), with finished chunks saved to and resumed from a checkpoint folder.
+
+    Returns ``(signals float32 (frames, channels), frames, seconds, facts for the timings)``.
+    """
+    t0 = time.perf_counter()
+    n = src.n_frames
+    procs = params.processes
+    if executor is None and procs is None:
+        procs = _usable_cores() if n and n >= 4 * params.chunk else 1
+    parallel = executor is not None or (procs or 1) > 1
+    if parallel and not n:
+        if executor is not None:
+            raise ParameterError(
+                f"{src.path} does not state its frame count, so it cannot be split across workers; "
+                "run without --dask (or convert it to a container that stores the count, e.g. .mkv)"
+            )
+        parallel = False
+    store = None
+    if checkpoint is not None:
+        from .checkpoint import Checkpoint
+
+        store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
+    facts: dict = {"processes": 1, "chunk_frames": params.chunk}
+    if not parallel:
+        signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
+        facts["chunks_resumed"] = resumed
+        return signals, done, time.perf_counter() - t0, facts
+
+    # -- chunked, in worker processes or on a Dask cluster ------------------------------------------
+    _check_texture(next(src.iter_batches(batch=1, roi=roi, stop=1), None), roi, src)
+    spans = _chunks(n, params.chunk)
+    base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
+            "shape": [roi.h, roi.w], "n_frames": src.n_frames}
+    results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if store is not None:
+        for i, (a, b) in enumerate(spans):
+            got = store.load(a, b)
+            if got is not None and got[0].shape[0] == b - a:
+                results[i] = got
+    todo = [i for i in range(len(spans)) if i not in results]
+    out = np.empty((n, est.n_channels), np.float32)
+    for i, (sig, _) in results.items():
+        out[spans[i][0] : spans[i][1]] = sig
+    done = sum(spans[i][1] - spans[i][0] for i in results)
+    if progress is not None:
+        progress(done, n)
+    own = None
+    if executor is None:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        own = executor = cf.ProcessPoolExecutor(max_workers=min(procs, max(1, len(todo))),
+                                                mp_context=mp.get_context(method))
+        facts["processes"] = min(procs, max(1, len(todo)))
+    else:
+        facts["processes"] = "dask"
+    seen: set[str] = set()
+    ends = n
+    try:
+        futures = [(i, _submit(executor, {**base, "start": spans[i][0], "stop": spans[i][1]})) for i in todo]
+        weight = np.zeros(est.n_channels)
+        for i, fut in futures:
+            try:
+                res = fut.result()
+            except Exception as exc:
+                if own is None or type(exc).__name__ != "BrokenProcessPool":
+                    raise
+                # Worker processes that die at start-up: typically a script that calls vismic at
+                # import time, without ``if __name__ == "__main__":``, which every new process re-runs.
+                warnings.warn(
+                    "worker processes could not run (if you call vismic from a script, put the call under "
+                    "`if __name__ == \"__main__\":`); continuing in one process",
+                    stacklevel=4,
+                )
+                res = motion_range({**base, "start": spans[i][0], "stop": spans[i][1]})
+            a, b = spans[i]
+            sig = res["signals"]
+            for msg in res["warnings"]:
+                if msg not in seen:
+                    seen.add(msg)
+                    warnings.warn(msg, stacklevel=4)
+            out[a : a + len(sig)] = sig
+            weight += res["weight"]
+            if len(sig) < b - a:
+                ends = min(ends, a + len(sig))
+            elif store is not None:
+                store.save(a, b, sig, res["weight"])
+            done += len(sig)
+            if progress is not None:
+                progress(done, n)
+    finally:
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
+    est.mean_weight = weight
+    if ends < n:
+        warnings.warn(
+            f"{src.path}: the file says {n} frames but only {ends} could be read; the recovery uses those",
+            stacklevel=4,
+        )
+        out = out[:ends]
+        _check_length(ends, src)
+    facts["chunks_resumed"] = len(results)
+    return out, len(out), time.perf_counter() - t0, facts
+
+
+def _submit(executor, task: dict):
+    """Submit one chunk to a concurrent.futures executor or a dask.distributed Client."""
+    if hasattr(executor, "scheduler_info"):  # a dask.distributed Client: tasks are not pure functions of args
+        return executor.submit(motion_range, task, pure=False)
+    return executor.submit(motion_range, task)
+
+
+def _check_texture(frames: np.ndarray | None, roi: ROI, src: FrameSource) -> None:
+    if frames is None or len(frames) == 0:
+        raise InputError(f"{src.path}: no frames could be read")
+    spread = float(np.std(frames[0]))
+    if not np.isfinite(spread) or spread < 0.25 / 255:
+        raise NoTextureError(
+            f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} "
+            "grey levels); choose an ROI on a textured part of the object"
+        )
+
+
+def _check_length(done: int, src: FrameSource) -> None:
+    if done == 0:
+        raise InputError(f"{src.path}: no frames could be read")
+    if done < 2:
+        raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
+    if done < 8:
+        raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to recover a signal")
+
+
+def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, progress: ProgressFn | None,
+                   store) -> tuple[np.ndarray, int, int]:
+    """One pass over the clip; with a checkpoint, finished chunks are saved as they complete and
+    chunks found in it are skipped (the estimator is primed again after a skipped stretch)."""
+    size = params.chunk
+    parts: list[np.ndarray] = []
+    pending: list[np.ndarray] = []  # rows of the current chunk
+    pending_n = 0
+    weight = np.zeros(est.n_channels)
+    chunk_w = np.zeros(est.n_channels)
+    done = 0
+    resumed = 0
+    skipping = False
+    prev: np.ndarray | None = None  # last frame read (primes the estimator after a skipped chunk)
+    frame0: np.ndarray | None = None
+    n = src.n_frames
+
+    def span_end(c0: int) -> int:
+        return c0 + size if not n else min(c0 + size, n)
+
+    def flush(c0: int) -> None:
+        nonlocal pending, pending_n, chunk_w
+        if not pending:
+            return
+        sig = np.concatenate(pending)
+        if store is not None and pending_n == span_end(c0) - c0:
+            store.save(c0, span_end(c0), sig, chunk_w)
+        parts.append(sig)
+        pending, pending_n, chunk_w = [], 0, np.zeros(est.n_channels)
+
+    for frames in src.iter_batches(batch=params.batch, roi=roi):
+        if done == 0:
+            _check_texture(frames, roi, src)
+            frame0 = frames[0].copy()
+        pos = 0
+        while pos < len(frames):
+            index = done + pos
+            c0 = (index // size) * size
+            take = min(len(frames) - pos, c0 + size - index)  # never across a chunk boundary
+            part = frames[pos : pos + take]
+            if index == c0:  # entering a chunk: is it already in the checkpoint?
+                got = store.load(c0, span_end(c0)) if store is not None else None
+                if got is not None and got[0].shape[0] == span_end(c0) - c0:
+                    parts.append(got[0])
+                    weight += got[1]
+                    resumed += 1
+                    skipping = True
+                elif skipping:
+                    est.reset()
+                    est.process(frame0[None] if params.mode == "reference" else prev[None])
+                    est.mean_weight[:] = 0.0
+                    skipping = False
+            if not skipping:
+                before = est.mean_weight.copy()
+                pending.append(est.process(part))
+                pending_n += take
+                chunk_w += est.mean_weight - before
+                weight += est.mean_weight - before
+                if index + take == span_end(c0):
+                    flush(c0)
+            prev = part[-1].copy()
+            pos += take
+        done += len(frames)
+        if progress is not None:
+            progress(done, n)
+    if done and not skipping:
+        flush((done - 1) // size * size)
+    _check_length(done, src)
+    est.mean_weight = weight
+    signals = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return signals, done, resumed
+
+
+def _filter_channels(signals: np.ndarray, *, rate: float, cutoff: float, integrate: bool,
+                     block: int = 16) -> np.ndarray:
+    """Integrate (frame-to-frame modes) and high-pass each channel, ``block`` channels at a time.
+
+    Works column block by column block in float64 and stores float32, so the temporaries stay a
+    few MB whatever the clip length.  Channels with a non-finite sample come back all-NaN (the
+    fusion leaves them out).
+    """
+    n, c = signals.shape
+    out = np.empty((n, c), np.float32)
+    for j in range(0, c, block):
+        x = np.asarray(signals[:, j : j + block], dtype=np.float64)
+        finite = np.all(np.isfinite(x), axis=0)
+        x[:, ~finite] = 0.0
+        if integrate:
+            np.cumsum(x, axis=0, out=x)
+        y = highpass_columns(x, rate=rate, cutoff=cutoff)
+        y[:, ~finite] = np.nan
+        out[:, j : j + block] = y
+    return out
+
+
+def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, t_start: float, *,
+         checkpoint: str | None = None, executor=None) -> Recovery:
     rate, rate_source = _resolve_rate(src, params.fps)
     rows, cols = src.shape
     roi = ROI(*params.roi).check(rows, cols) if params.roi is not None else ROI(0, 0, cols, rows)
     shape = (roi.h, roi.w)
-    scales = params.scales if params.scales is not None else _auto_scales(shape)
-    if scales > max_scales(shape):
-        raise ParameterError(
-            f"--scales {scales} is too many for a {roi.w}x{roi.h} region (at most {max(max_scales(shape), 0)}); "
-            "lower --scales or enlarge the ROI"
-        )
-    pyr = ComplexSteerablePyramid(
-        shape, scales=scales, orientations=params.orientations, high_band=params.high_band,
-        workers=params.workers,
-    )
-    n_bands = len(pyr.bands)
-    grid = params.grid or _auto_grid(shape, n_bands, src.n_frames, 2 ** (scales - 1))
-    est = MotionEstimator(pyr, mode=params.mode, grid=grid)
+    est, scales, grid = build_estimator(params, shape, n_frames=src.n_frames)
 
-    chunks, done, t_motion = stream_motion(src, est.process, roi=roi, batch=params.batch, progress=progress)
+    signals, done, t_motion, run_info = _motion(src, est, params, roi, progress=progress, checkpoint=checkpoint,
+                                                executor=executor, rate=rate)
 
     t1 = time.perf_counter()
-    signals = np.concatenate(chunks, axis=0)
-    del chunks
-    disp = integrate(signals) if params.mode == "increment" else signals.astype(np.float64)
-    del signals
     hp = params.highpass if params.highpass is not None else rate / 40.0
-    finite = np.all(np.isfinite(disp), axis=0)
-    disp[:, ~finite] = 0.0
-    filtered = highpass_columns(disp, rate=rate, cutoff=hp)
-    del disp
-    filtered[:, ~finite] = np.nan
+    filtered = _filter_channels(signals, rate=rate, cutoff=hp, integrate=params.mode != "reference")
+    del signals
     max_lag = int(round(params.max_lag_ms * 1e-3 * rate))
     fusion = fuse(filtered, max_lag=max_lag, groups=np.array([ch.band.orientation for ch in est.channels]))
     t_fuse = time.perf_counter() - t1
@@ -454,7 +817,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         "n_channels": est.n_channels,
         "n_channels_used": int(fusion.used.sum()),
         "grid": list(grid),
-        "bands": [b.name for b in pyr.bands],
+        "bands": [b.name for b in est.pyramid.bands],
         "channels": chans,
         "lines_detected": lines,
         "notched_hz": notched,
@@ -468,6 +831,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         "post_s": round(t_post, 4),
         "total_s": round(total, 4),
         "frames_per_s": round(done / t_motion, 2) if t_motion > 0 else None,
+        **run_info,
     }
     return Recovery(audio, rate, raw, used_params, info, diagnostics, timings)
 
