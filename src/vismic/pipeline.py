@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -42,8 +43,9 @@ class RecoveryParams:
     fps : float or None
         True capture rate in Hz. ``None``: a camera file's header rate, else the container's rate
         with a warning (high-speed videos usually store a wrong one).
-    roi : tuple of int or None
-        ``(x, y, w, h)`` in pixels; ``None`` is the whole frame.
+    roi : tuple of int, "auto" or None
+        ``(x, y, w, h)`` in pixels; ``None`` is the whole frame; ``"auto"`` picks the region that
+        vibrates most clearly from a vibration map (:func:`vismic.analysis.vibmap.auto_roi`).
     scales, orientations : int
         Pyramid levels (``None``: up to 4, as many as the ROI allows) and orientations.
     high_band : bool
@@ -75,7 +77,7 @@ class RecoveryParams:
     """
 
     fps: float | None = None
-    roi: tuple[int, int, int, int] | None = None
+    roi: tuple[int, int, int, int] | str | None = None
     scales: int | None = None
     orientations: int = 4
     high_band: bool = True
@@ -94,7 +96,10 @@ class RecoveryParams:
         fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
         if self.fps is not None and not fps_ok:
             raise ParameterError(f"fps={self.fps} must be a positive number of frames per second")
-        if self.roi is not None:
+        if isinstance(self.roi, str):
+            if self.roi != "auto":
+                raise ParameterError(f"roi={self.roi!r} must be (x, y, w, h), 'auto' or None")
+        elif self.roi is not None:
             if len(self.roi) != 4:
                 raise ParameterError(f"roi={self.roi} must be (x, y, w, h)")
             object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
@@ -436,9 +441,10 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
-# One estimator per process and configuration: the pyramid's masks (or the fast path's weights)
-# are built once per worker, not once per chunk.
-_WORKER_CACHE: dict[str, object] = {}
+# One estimator per worker (process or thread) and configuration: the pyramid's masks (or the fast
+# path's weights) are built once per worker, not once per chunk.  Estimators carry state, so the
+# cache is per thread.
+_WORKER_CACHE = threading.local()
 
 
 def motion_range(task: dict) -> dict:
@@ -468,11 +474,10 @@ def motion_range(task: dict) -> dict:
     key = json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames")], sort_keys=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = _WORKER_CACHE.get(key)
+        est = getattr(_WORKER_CACHE, "estimator", None) if getattr(_WORKER_CACHE, "key", None) == key else None
         if est is None:
-            _WORKER_CACHE.clear()
             est, _, _ = build_estimator(params, tuple(task["shape"]), n_frames=task.get("n_frames"))
-            _WORKER_CACHE[key] = est
+            _WORKER_CACHE.key, _WORKER_CACHE.estimator = key, est
         est.reset()
         rows: list[np.ndarray] = []
         with open_source(task["path"]) as src:
@@ -483,7 +488,7 @@ def motion_range(task: dict) -> dict:
             elif start > 0:
                 first = start - 1  # read one frame early: it primes the frame-to-frame difference
             skip = start - first
-            for frames in src.iter_batches(batch=params.batch, roi=roi, start=first, stop=stop):
+            for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi, start=first, stop=stop)):
                 out = est.process(frames)
                 if skip:
                     out, skip = out[skip:], 0
@@ -518,7 +523,9 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     n = src.n_frames
     procs = params.processes
     if executor is None and procs is None:
-        procs = _usable_cores() if n and n >= 4 * params.chunk else 1
+        # worker start-up costs about a second: worth it when the serial run takes several
+        long_enough = 4 * params.chunk if params.mode != "fast" else 16 * params.chunk
+        procs = _usable_cores() if n and n >= long_enough else 1
     parallel = executor is not None or (procs or 1) > 1
     if parallel and not n:
         if executor is not None:
@@ -561,9 +568,12 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         import concurrent.futures as cf
         import multiprocessing as mp
 
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        own = executor = cf.ProcessPoolExecutor(max_workers=min(procs, max(1, len(todo))),
-                                                mp_context=mp.get_context(method))
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["vismic.pipeline"])  # workers fork with numpy/scipy/av imported
+        else:  # pragma: no cover - not Linux
+            ctx = mp.get_context("spawn")
+        own = executor = cf.ProcessPoolExecutor(max_workers=min(procs, max(1, len(todo))), mp_context=ctx)
         facts["processes"] = min(procs, max(1, len(todo)))
     else:
         facts["processes"] = "dask"
@@ -643,6 +653,60 @@ def _check_length(done: int, src: FrameSource) -> None:
         raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to recover a signal")
 
 
+def prefetched(batches, *, depth: int = 3):
+    """Iterate ``batches`` with the next ones read in a background thread (decode overlaps compute).
+
+    Readers spend their time in PyAV/FFmpeg, numpy or the OS, all of which release the GIL, so a
+    reader thread runs while the motion estimator works on the previous batch.  At most ``depth``
+    batches wait in the queue (memory stays bounded).  An exception raised by the reader is raised
+    here, unchanged; leaving the loop early (an error, Ctrl-C) stops the reader and closes it.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        it = iter(batches)
+        try:
+            for b in it:
+                if not put((b, None)):
+                    break
+            else:
+                put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((None, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    t = threading.Thread(target=run, name="vismic-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                break
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
 def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, progress: ProgressFn | None,
                    store) -> tuple[np.ndarray, int, int]:
     """One pass over the clip; with a checkpoint, finished chunks are saved as they complete and
@@ -673,7 +737,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
         parts.append(sig)
         pending, pending_n, chunk_w = [], 0, np.zeros(est.n_channels)
 
-    for frames in src.iter_batches(batch=params.batch, roi=roi):
+    for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi)):
         if done == 0:
             _check_texture(frames, roi, src)
             frame0 = frames[0].copy()
@@ -742,7 +806,13 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
          checkpoint: str | None = None, executor=None) -> Recovery:
     rate, rate_source = _resolve_rate(src, params.fps)
     rows, cols = src.shape
-    roi = ROI(*params.roi).check(rows, cols) if params.roi is not None else ROI(0, 0, cols, rows)
+    roi_auto = None
+    if params.roi == "auto":  # a vibration map picks the region (a first pass over the clip's start)
+        from .analysis.vibmap import auto_roi
+
+        roi, roi_auto = auto_roi(src, rate=rate, batch=params.batch, progress=progress)
+    else:
+        roi = ROI(*params.roi).check(rows, cols) if params.roi is not None else ROI(0, 0, cols, rows)
     shape = (roi.h, roi.w)
     est, scales, grid = build_estimator(params, shape, n_frames=src.n_frames)
 
@@ -824,6 +894,8 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         "output_gain": gain,
         "notes": notes,
     }
+    if roi_auto is not None:
+        diagnostics["roi_auto"] = roi_auto
     total = time.perf_counter() - t_start
     timings = {
         "motion_s": round(t_motion, 4),
