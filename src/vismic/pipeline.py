@@ -579,23 +579,43 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         facts["processes"] = "dask"
     seen: set[str] = set()
     ends = n
+    broken = False
+
+    def in_this_process(i: int) -> dict:
+        # Worker processes that die at start-up: typically a script that calls vismic at import
+        # time, without ``if __name__ == "__main__":``, which every new process re-runs.
+        nonlocal broken
+        if not broken:
+            broken = True
+            warnings.warn(
+                "worker processes could not run (if you call vismic from a script, put the call under "
+                "`if __name__ == \"__main__\":`); continuing in one process",
+                stacklevel=5,
+            )
+        return motion_range({**base, "start": spans[i][0], "stop": spans[i][1]})
+
+    def pool_broke(exc: BaseException) -> bool:
+        return own is not None and type(exc).__name__ == "BrokenProcessPool"
+
     try:
-        futures = [(i, _submit(executor, {**base, "start": spans[i][0], "stop": spans[i][1]})) for i in todo]
+        futures = []
+        submit_failed = False
+        for i in todo:
+            try:
+                fut = None if submit_failed else _submit(executor, {**base, "start": spans[i][0], "stop": spans[i][1]})
+            except Exception as exc:
+                if not pool_broke(exc):
+                    raise
+                fut, submit_failed = None, True
+            futures.append((i, fut))
         weight = np.zeros(est.n_channels)
         for i, fut in futures:
             try:
-                res = fut.result()
+                res = fut.result() if fut is not None else in_this_process(i)
             except Exception as exc:
-                if own is None or type(exc).__name__ != "BrokenProcessPool":
+                if not pool_broke(exc):
                     raise
-                # Worker processes that die at start-up: typically a script that calls vismic at
-                # import time, without ``if __name__ == "__main__":``, which every new process re-runs.
-                warnings.warn(
-                    "worker processes could not run (if you call vismic from a script, put the call under "
-                    "`if __name__ == \"__main__\":`); continuing in one process",
-                    stacklevel=4,
-                )
-                res = motion_range({**base, "start": spans[i][0], "stop": spans[i][1]})
+                res = in_this_process(i)
             a, b = spans[i]
             sig = res["signals"]
             for msg in res["warnings"]:
@@ -615,6 +635,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         if own is not None:
             own.shutdown(wait=True, cancel_futures=True)
     est.mean_weight = weight
+    if broken:
+        facts["processes"] = 1
     if ends < n:
         warnings.warn(
             f"{src.path}: the file says {n} frames but only {ends} could be read; the recovery uses those",

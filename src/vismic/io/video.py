@@ -49,6 +49,54 @@ def _rate(value) -> float | None:
     return r if r is not None and math.isfinite(r) and r > 0 else None
 
 
+_KEYFRAME_CACHE: dict[tuple, tuple[np.ndarray, list[int]] | None] = {}
+
+
+def _keyframes(path: str, fmt: str) -> tuple[np.ndarray, list[int]] | None:
+    """Packet timestamps and keyframe positions of a video's first stream, from a demux-only scan.
+
+    ``None`` when frames cannot be located by packet position: reordered (B-)frames, missing or
+    repeated timestamps, a damaged file.  Cached per (path, size, modification time).
+    """
+    import os
+
+    import av
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key in _KEYFRAME_CACHE:
+        return _KEYFRAME_CACHE[key]
+    result = None
+    try:
+        with av.open(path, metadata_errors="replace") as container:
+            stream = container.streams.video[0]
+            if getattr(stream.codec_context, "has_b_frames", 1) == 0:
+                pts = array("q")
+                keys: list[int] = []
+                ok = True
+                for packet in container.demux(stream):
+                    if not packet.size:
+                        continue  # the flush packet at the end
+                    if packet.pts is None:
+                        ok = False
+                        break
+                    if packet.is_keyframe:
+                        keys.append(len(pts))
+                    pts.append(int(packet.pts))
+                arr = np.frombuffer(pts, dtype=np.int64)
+                if ok and len(arr) and np.all(np.diff(arr) > 0):
+                    result = (arr, keys)
+    except (av.error.FFmpegError, OSError, ValueError, IndexError):
+        result = None
+    if len(_KEYFRAME_CACHE) > 64:
+        _KEYFRAME_CACHE.clear()
+    _KEYFRAME_CACHE[key] = result
+    return result
+
+
 class VideoSource(FrameSource):
     """Frames of the first video stream of a container, decoded one at a time.
 
@@ -206,6 +254,8 @@ class VideoSource(FrameSource):
         container = self._open()
         try:
             stream = container.streams.video[0]
+            if start > 0:
+                index = self._seek(container, stream, start) - 1
             stream.thread_type = "AUTO"
             try:
                 for frame in self._frames(container, stream, ends):
@@ -236,6 +286,38 @@ class VideoSource(FrameSource):
             yield np.stack(buf)
         self._report(used=used, decoded=index + 1, failure=failure, corrupt=corrupt,
                      times=np.frombuffer(times, dtype=np.float64), to_end=stop is None, cut=cut)
+
+    def _seek(self, container, stream, start: int) -> int:
+        """Jump close to frame ``start``; return the index of the next frame that will be decoded.
+
+        Seeking is used only where a frame's index is certain: a stream without reordered
+        (B-)frames, so decode order is display order and packet ``i`` holds frame ``i``, and with
+        distinct packet timestamps.  The keyframe at or before ``start`` is found in a scan of
+        the packets (no decoding; cached per file), the container seeks to it, and the first
+        packet read after the seek must carry that keyframe's timestamp.  Otherwise (B-frames,
+        duplicate or missing timestamps, a failed seek) it returns 0 after rewinding, and frames
+        before ``start`` are decoded and skipped, as without seeking.
+        """
+        import av
+
+        index = _keyframes(self.path, self._format)
+        if index is None:
+            return 0
+        pts, keys = index
+        k = keys[int(np.searchsorted(keys, start, side="right")) - 1] if keys and keys[0] <= start else 0
+        if k <= 0:
+            return 0
+        try:
+            container.seek(int(pts[k]), stream=stream, backward=True, any_frame=False)
+            first = next(container.demux(stream), None)
+        except (av.error.FFmpegError, StopIteration, ValueError):
+            first = None
+        if first is not None and first.pts == pts[k]:
+            # re-seek so that the packet just read is decoded too
+            container.seek(int(pts[k]), stream=stream, backward=True, any_frame=False)
+            return k
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        return 0
 
     @staticmethod
     def _frames(container, stream, ends: list[int]):
