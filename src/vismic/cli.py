@@ -54,12 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="video file, image folder or glob, .npy stack, .cih/.cihx/.mraw or .cine")
     r.add_argument("-o", "--output", help="output WAV (default: <input name>.vismic.wav in the current folder)")
     r.add_argument("--fps", type=float, help="true capture rate in Hz (camera files carry it; video headers often lie)")
-    r.add_argument("--roi", help="region X,Y,W,H in pixels (default: whole frame)")
+    r.add_argument("--roi", help="region X,Y,W,H in pixels, or auto: the region that vibrates most clearly, from a "
+                                 "vibration map of the clip's start (default: whole frame)")
     r.add_argument("--scales", type=int, help="pyramid scales (default: up to 4, as the ROI allows)")
     r.add_argument("--orientations", type=int, default=4, help="pyramid orientations (default 4)")
     r.add_argument("--no-high-band", action="store_true", help="drop the oriented bands of the finest octave")
-    r.add_argument("--mode", choices=("increment", "reference"), default="increment",
-                   help="phase reference: frame-to-frame increments (default, drift-proof) or the first frame")
+    r.add_argument("--mode", choices=("increment", "reference", "fast"), default="increment",
+                   help="phase reference: frame-to-frame increments (default, drift-proof), the first frame, or "
+                        "fast: a first-order shortcut, ~10x faster, for small rigid motion (docs/performance.md)")
     r.add_argument("--grid", help="region grid ROWSxCOLS for per-region signals (default: from the ROI size)")
     r.add_argument("--max-lag-ms", type=float, default=2.0, help="bound of the alignment lag search (default 2 ms)")
     r.add_argument("--highpass", type=float, help="high-pass cutoff in Hz (default: rate/40; 0 = mean only)")
@@ -71,9 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--listen-rate", type=int, default=44100, help="rate of the listenable copy (default 44100)")
     r.add_argument("--float", action="store_true", help="write a 32-bit float WAV instead of 16-bit PCM")
     r.add_argument("--batch", type=int, default=16, help="frames per batch (default 16)")
+    r.add_argument("--processes", type=int,
+                   help="worker processes (default: every usable core for clips of >= 4 chunks, else 1)")
+    r.add_argument("--chunk", type=int, default=2048,
+                   help="frames per work unit for processes, Dask and checkpoints (default 2048)")
+    r.add_argument("--checkpoint", metavar="DIR",
+                   help="save finished chunks in DIR and resume from it when run again (default for clips of "
+                        ">= 10 chunks: <output>.checkpoint/, removed after success)")
+    r.add_argument("--no-checkpoint", action="store_true", help="never write checkpoints")
+    r.add_argument("--dask", nargs="?", const="local", default=None, metavar="SCHEDULER",
+                   help="run chunks on Dask: a scheduler address, or no value for a local cluster (vismic[dask])")
     r.add_argument("--force", action="store_true", help="overwrite existing outputs")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     r.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    r.add_argument("--voice", action="store_true",
+                   help="add a voice report (pitch track, gender from F0, speaker count) to the JSON sidecar")
+    r.add_argument("--report", metavar="HTML", help="also write one self-contained HTML report (implies --voice)")
+    r.add_argument("--mux", metavar="OUT", help="also write the input video with the recovered audio as its "
+                   "sound track (.mp4/.mov/.mkv; see vismic mux)")
+    _add_timing_arguments(r)
     add_cli_arguments(r)
 
     s = sub.add_parser("simulate", help="render a vibrating textured scene with known truth")
@@ -108,6 +126,60 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true")
     d.add_argument("--json", action="store_true")
     add_calibrate_parser(sub)
+
+    m = sub.add_parser("mux", help="put recovered audio into the video as a time-aligned sound track")
+    m.add_argument("video", help="the footage the audio was recovered from")
+    m.add_argument("audio", help="recovered WAV (at the capture rate, or its .listen.wav copy)")
+    m.add_argument("-o", "--output", required=True, help="video to write: .mp4/.m4v/.mov (AAC) or .mkv (FLAC)")
+    m.add_argument("--fps", type=float,
+                   help="capture rate of the footage in Hz (default: from the vismic JSON beside the audio)")
+    m.add_argument("--audio-rate", type=float, help="true rate of the audio in Hz (default: WAV header / JSON)")
+    _add_timing_arguments(m)
+    m.add_argument("--video-codec", dest="video_mode", choices=("auto", "copy", "lossless"), default="auto",
+                   help="video stream: copy when the container plays it, else H.264 (auto, default); copy only; "
+                        "or re-encode losslessly")
+    m.add_argument("--force", action="store_true", help="overwrite the output")
+    m.add_argument("--quiet", action="store_true", help="no summary")
+    m.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+    w = sub.add_parser("serve", help="local web UI: pick a video, drag an ROI, run, listen (needs vismic[web])")
+    w.add_argument("folder", help="folder whose videos the UI may open (nothing outside it can be opened)")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    w.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    w.add_argument("--max-upload-mb", type=float, default=512.0, help="largest upload in MB (default 512)")
+    w.add_argument("--workdir", help="folder for uploads and job outputs (default: a temp folder removed at exit)")
+    w.add_argument("--open", action="store_true", help="open the page in the default browser")
+
+    mp_ = sub.add_parser("map", help="vibration map: how clearly each part of the frame vibrates in a band")
+    mp_.add_argument("input", help="video file, image folder or glob, .npy stack, .cih/.cihx/.mraw or .cine")
+    mp_.add_argument("-o", "--output", help="PNG to write (default: <input name>.map.png in the current folder)")
+    mp_.add_argument("--fps", type=float, help="true capture rate in Hz")
+    mp_.add_argument("--roi", help="region X,Y,W,H to map (default: whole frame)")
+    mp_.add_argument("--band", help="band LO,HI in Hz (default: rate/40 to 0.45*rate)")
+    mp_.add_argument("--tile", type=int, help="tile size in pixels (default: ~1/6 of the short side, 24-48)")
+    mp_.add_argument("--max-frames", type=int, help="analyse at most this many frames from the start (default 4096)")
+    mp_.add_argument("--force", action="store_true", help="overwrite the output")
+    mp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    mp_.add_argument("--json", action="store_true", help="print the map and the suggested ROI as JSON on stdout")
+
+    sp_ = sub.add_parser("spectrum", help="motion spectrum of an ROI with its modal peaks (frequency, damping)")
+    sp_.add_argument("input", help="video file, image folder or glob, .npy stack, .cih/.cihx/.mraw or .cine")
+    sp_.add_argument("-o", "--output", help="PNG to write (default: <input name>.spectrum.png in the current folder)")
+    sp_.add_argument("--fps", type=float, help="true capture rate in Hz")
+    sp_.add_argument("--roi", help="region X,Y,W,H, or auto (from a vibration map; default: whole frame)")
+    sp_.add_argument("--band", help="where to look for peaks, LO,HI in Hz (default: rate/40 to 0.45*rate)")
+    sp_.add_argument("--grid", help="region grid ROWSxCOLS (default: regions of >= 32 px, at most 4x4)")
+    sp_.add_argument("--nperseg", type=int, help="Welch segment length in frames (default: the whole clip below "
+                                                 "512 frames, else an eighth of it)")
+    sp_.add_argument("--max-frames", type=int, help="use at most this many frames from the start (default: all)")
+    sp_.add_argument("--max-peaks", type=int, default=10, help="at most this many peaks (default 10)")
+    sp_.add_argument("--min-snr-db", type=float, default=6.0, help="peaks must stand this far over the floor "
+                                                                    "(default 6 dB, raised to what chance allows)")
+    sp_.add_argument("--csv", metavar="CSV", help="also write the peaks as CSV")
+    sp_.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    sp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    sp_.add_argument("--json", action="store_true",
+                     help='print {"peaks": [{"hz", "damping", "snr_db", ...}, ...], ...} on stdout, strongest first')
     return p
 
 
@@ -152,15 +224,24 @@ def cmd_recover(a: argparse.Namespace) -> int:
     from .rolling_shutter import recover_main, uses_rolling_shutter
 
     if uses_rolling_shutter(a):
+        if a.dask or a.mode == "fast" or a.checkpoint:
+            raise ParameterError("--dask, --mode fast and --checkpoint do not apply to --rolling-shutter recoveries; "
+                                 "drop them (rolling-shutter clips are short: one process handles them)")
+        if a.roi == "auto":
+            raise ParameterError("--roi auto does not work with --rolling-shutter yet; run vismic map on the video "
+                                 "and pass the region it suggests as --roi X,Y,W,H")
+        if a.mux or a.report or a.voice:
+            raise ParameterError("--mux, --report and --voice do not work with --rolling-shutter yet; recover, then "
+                                 "run vismic mux VIDEO WAV -o OUT.mp4 on the outputs")
         return recover_main(a)
     from .io import open_source, parse_roi
     from .pipeline import RecoveryParams, recover, save
 
-    roi = parse_roi(a.roi)
+    roi = None if a.roi == "auto" else parse_roi(a.roi)
     notch: str | tuple[float, ...] = a.notch if a.notch in ("report", "auto", "off") else _float_list(a.notch)
     params = RecoveryParams(
         fps=a.fps,
-        roi=roi.as_list() if roi else None,
+        roi="auto" if a.roi == "auto" else (roi.as_list() if roi else None),
         scales=a.scales,
         orientations=a.orientations,
         high_band=not a.no_high_band,
@@ -171,19 +252,32 @@ def cmd_recover(a: argparse.Namespace) -> int:
         notch=notch,
         denoise=a.denoise,
         batch=a.batch,
+        processes=a.processes,
+        chunk=a.chunk,
     )
     out = _plan_outputs(a)
+    _plan_extras(a)
     src = open_source(a.input)  # fails fast, before a progress bar is drawn
+    checkpoint = _checkpoint_folder(a, out, src, params)
     update, close = _progress_bar(a.quiet, "recover")
     try:
-        rec = recover(src, params, progress=update)
+        with _executor(a.dask) as executor:
+            rec = recover(src, params, progress=update, checkpoint=checkpoint, executor=executor)
     finally:
         close()
         src.close()
+    voice = _voice(rec) if (a.voice or a.report) else None
     paths = save(rec, out, force=a.force, listen_rate=a.listen_rate, spectrogram=a.spectrogram, float_wav=a.float)
+    muxed = _extras(a, rec, paths, voice)
+    if checkpoint is not None and a.checkpoint is None:  # ours, and the outputs are safe: remove it
+        import shutil
+
+        shutil.rmtree(checkpoint, ignore_errors=True)
     if a.json:
         side = rec.sidecar()
         side["outputs"] = paths
+        if muxed:
+            side["mux"] = muxed
         print(json.dumps(side, default=float))
     elif not a.quiet:
         d = rec.diagnostics
@@ -192,11 +286,137 @@ def cmd_recover(a: argparse.Namespace) -> int:
               f"({rec.timings['frames_per_s']} frames/s)")
         print(f"estimated SNR {d['estimated_snr_db']:.1f} dB from {d['n_channels_used']} band/region channels "
               f"(grid {d['grid'][0]}x{d['grid'][1]})")
+        if "roi_auto" in d:
+            print(_roi_auto_line(d["roi_auto"]))
         for line in d["lines_detected"][:4]:
             print(f"mains-like line at {line['hz']:g} Hz ({line['db_above_floor']:.0f} dB above floor)"
                   + (" notched" if line["hz"] in d["notched_hz"] else "; --notch auto removes it"))
+        if voice is not None:
+            print(_voice_line(voice))
+        for note in (muxed or {}).get("notes", []):
+            print(f"mux: {note}")
         for k, v in paths.items():
             print(f"{k:12s} {v}")
+    return 0
+
+
+def _checkpoint_folder(a: argparse.Namespace, out: str, src, params) -> str | None:
+    """``--checkpoint DIR``, or ``<output>.checkpoint/`` for long clips (>= 10 chunks) unless --no-checkpoint."""
+    if a.no_checkpoint:
+        if a.checkpoint:
+            raise ParameterError("--checkpoint and --no-checkpoint contradict each other; give one")
+        return None
+    if a.checkpoint:
+        return a.checkpoint
+    n = src.n_frames
+    if n and n >= 10 * params.chunk:
+        return os.path.splitext(out)[0] + ".checkpoint"
+    return None
+
+
+def _executor(dask: str | None):
+    """A context manager giving the Dask client for --dask (None without it)."""
+    import contextlib
+
+    if dask is None:
+        return contextlib.nullcontext(None)
+    from .distributed import dask_client
+
+    return dask_client(None if dask == "local" else dask)
+
+
+def _add_timing_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timing", choices=("realtime", "stretch"), default="realtime",
+                   help="slow-motion footage: audio at its true duration (realtime, default) or stretched to the "
+                        "slowed picture (stretch)")
+    p.add_argument("--pitch", choices=("keep", "shift"), default="keep",
+                   help="with --timing stretch: keep the pitch (phase vocoder, default) or shift it down by the "
+                        "slow-motion factor (resampling)")
+
+
+def _plan_extras(a: argparse.Namespace) -> None:
+    """Check the --report and --mux outputs before the recovery starts."""
+    from .io import CAMERA_EXTENSIONS
+    from .io.audio import check_writable
+    from .io.mux import MUX_SUFFIXES
+
+    if a.report:
+        if not a.report.lower().endswith((".html", ".htm")):
+            raise ParameterError(f"--report {a.report}: the report must be an .html path")
+        check_writable(a.report, force=a.force)
+    if a.mux:
+        if os.path.splitext(a.mux)[1].lower() not in MUX_SUFFIXES:
+            raise ParameterError(f"--mux {a.mux}: the output must end in one of {sorted(MUX_SUFFIXES)}")
+        ext = os.path.splitext(a.input)[1].lower()
+        if not os.path.isfile(a.input) or ext == ".npy" or ext in CAMERA_EXTENSIONS:
+            raise ParameterError(f"--mux needs a video file as input; {a.input} is not one (use vismic mux with "
+                                 "a video of the scene)")
+        check_writable(a.mux, force=a.force)
+
+
+def _voice(rec):
+    """The voice report of a recovery, also stored in its diagnostics (None with a warning if impossible)."""
+    from .analysis.voice import voice_report
+
+    try:
+        voice = voice_report(rec.audio, rate=rec.rate)
+    except VismicError as exc:
+        warnings.warn(f"no voice report: {exc}", stacklevel=2)
+        return None
+    rec.diagnostics["voice"] = voice.to_dict()
+    return voice
+
+
+def _voice_line(v) -> str:
+    spk = v.speakers.get("count")
+    g = v.gender if v.gender == "unknown" else f"{v.gender} (confidence {v.gender_confidence:.2f})"
+    f0 = f"median F0 {v.median_f0_hz:.0f} Hz, " if v.median_f0_hz else ""
+    return f"voice: {g}, {f0}{100 * v.voiced_fraction:.0f} % voiced, speakers: {spk}"
+
+
+def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
+    """Write --report and --mux after the main outputs; returns mux's result (or None)."""
+    if a.report:
+        from .report import write_report
+
+        vmap = None
+        try:
+            from .analysis.vibmap import vibration_map
+        except ImportError:  # pragma: no cover - the module ships with vismic
+            vibration_map = None
+        if vibration_map is not None:
+            try:
+                vmap = vibration_map(a.input, fps=rec.rate, roi=rec.params.roi)
+            except VismicError as exc:
+                warnings.warn(f"no vibration map in the report: {exc}", stacklevel=2)
+                rec.warnings.append(f"no vibration map: {exc}")
+        paths["report"] = write_report(rec, a.report, listen_wav=paths.get("listen"), vibration_map=vmap,
+                                       voice=voice, force=a.force)
+    if a.mux:
+        from .io.mux import mux
+
+        res = mux(a.input, rec.audio, a.mux, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=a.timing,
+                  pitch=a.pitch, force=a.force)
+        paths["mux"] = res["path"]
+        return res
+    return None
+
+
+def cmd_mux(a: argparse.Namespace) -> int:
+    from .io.mux import mux
+
+    res = mux(a.video, a.audio, a.output, audio_rate=a.audio_rate, capture_fps=a.fps, timing=a.timing,
+              pitch=a.pitch, video_mode=a.video_mode, force=a.force)
+    if a.json:
+        print(json.dumps(res, default=float))
+    elif not a.quiet:
+        v, au = res["video"], res["audio"]
+        print(f"wrote {res['path']}: video {v['mode']} ({v['codec']}, {v['frames']} frames at {v['container_fps']:g} "
+              f"fps, {v['duration_s']:.2f} s), audio {au['codec']} {au['rate']} Hz {au['duration_s']:.2f} s")
+        print(f"filmed at {res['capture_fps']:g} fps: slow motion x{res['slow_motion_factor']:.4g}, "
+              f"timing {res['timing']}" + (f", pitch {res['pitch']}" if res["pitch"] else ""))
+        for note in res["notes"]:
+            print(f"note: {note}")
     return 0
 
 
@@ -364,10 +584,140 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def _roi_auto_line(why: dict) -> str:
+    """One line saying which region --roi auto chose and why."""
+    roi = ",".join(str(v) for v in why["roi"])
+    if why.get("fallback"):
+        return f"auto ROI {roi} (whole frame: {why['fallback']})"
+    best = why["best_tile"]
+    line = (f"auto ROI {roi}: {len(why['tiles'])} tile(s) within {why['drop_db']:g} dB of the best "
+            f"({best['snr_db']:.1f} dB split-half SNR in {why['band_hz'][0]:g}-{why['band_hz'][1]:g} Hz)")
+    if why.get("refined"):
+        line += (f", box fitted to the {why['cells_kept']} cells moving at least {why['cell_fraction_threshold']:.2g}x "
+                 "as much as the best")
+    return line
+
+
+def _band_arg(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    vals = _float_list(text)
+    if len(vals) != 2:
+        raise ParameterError(f"--band {text!r} must be LO,HI in Hz, e.g. 50,500")
+    return vals[0], vals[1]
+
+
+def _analysis_output(a: argparse.Namespace, suffix: str) -> str:
+    """-o (a .png path) or ``<input stem>.<suffix>.png``, checked writable."""
+    from .io.audio import check_writable
+
+    out = a.output or _default_output(a.input).replace(".vismic.wav", f".{suffix}.png")
+    if not out.lower().endswith(".png"):
+        raise ParameterError(f"-o {out}: the output must be a .png path")
+    check_writable(out, force=a.force)
+    return out
+
+
+def cmd_map(a: argparse.Namespace) -> int:
+    from .analysis.vibmap import select_roi, vibration_map
+    from .io import open_source, parse_roi
+    from .plot import save_vibration_map
+
+    out = _analysis_output(a, "map")
+    roi, band = parse_roi(a.roi), _band_arg(a.band)
+    src = open_source(a.input)
+    update, close = _progress_bar(a.quiet or a.json, "map")
+    try:
+        vmap = vibration_map(src, fps=a.fps, roi=roi.as_list() if roi else None, band=band, tile=a.tile,
+                             max_frames=a.max_frames, progress=update)
+    finally:
+        close()
+        src.close()
+    chosen, why = select_roi(vmap)
+    save_vibration_map(vmap, out, roi=chosen.as_list())
+    if a.json:
+        print(json.dumps({"map": vmap.to_dict(), "roi_auto": why, "outputs": {"png": out}}, default=float))
+    elif not a.quiet:
+        print(f"vibration map of {vmap.frames_used} frames at {vmap.rate:g} fps in {vmap.band[0]:g}-{vmap.band[1]:g} "
+              f"Hz: {vmap.grid[0]}x{vmap.grid[1]} tiles of {vmap.tile} px, "
+              f"{int(vmap.textured.sum())} with texture")
+        print(_roi_auto_line(why))
+        x, y, w, h = chosen.as_list()
+        import shlex
+
+        print(f"recover it with: vismic recover {shlex.quote(a.input)} --fps {vmap.rate:g} --roi {x},{y},{w},{h}")
+        print(f"{'png':12s} {out}")
+    return 0
+
+
+def cmd_spectrum(a: argparse.Namespace) -> int:
+    from .analysis.spectra import modal_peaks, motion_spectrum, noise_floor, peaks_csv
+    from .analysis.vibmap import select_roi, vibration_map
+    from .io import open_source, parse_roi
+    from .io.audio import atomic_path, check_writable
+    from .plot import save_motion_spectrum
+
+    out = _analysis_output(a, "spectrum")
+    if a.csv:
+        check_writable(a.csv, force=a.force)
+    band = _band_arg(a.band)
+    roi = None if a.roi == "auto" else parse_roi(a.roi)
+    if a.max_peaks < 1:
+        raise ParameterError(f"--max-peaks {a.max_peaks} must be >= 1")
+    src = open_source(a.input)
+    update, close = _progress_bar(a.quiet or a.json, "spectrum")
+    why = None
+    try:
+        if a.roi == "auto":
+            roi, why = select_roi(vibration_map(src, fps=a.fps, band=band, progress=update))
+        spec = motion_spectrum(src, fps=a.fps, roi=roi.as_list() if roi else None, band=band,
+                               grid=_grid(a.grid) if a.grid else None, nperseg=a.nperseg, max_frames=a.max_frames,
+                               progress=update)
+    finally:
+        close()
+        src.close()
+    peaks = modal_peaks(spec, max_peaks=a.max_peaks, min_snr_db=a.min_snr_db)
+    save_motion_spectrum(spec, out, peaks=peaks, floor=noise_floor(spec))
+    outputs = {"png": out}
+    if a.csv:
+        with atomic_path(a.csv, suffix=".csv") as tmp:
+            with open(tmp, "w") as fh:
+                fh.write(peaks_csv(peaks))
+        outputs["csv"] = a.csv
+    if a.json:
+        res = {"peaks": [p.to_dict() for p in peaks], "spectrum": spec.to_dict(), "outputs": outputs}
+        if why is not None:
+            res["roi_auto"] = why
+        print(json.dumps(res, default=float))
+    elif not a.quiet:
+        x, y, w, h = spec.roi
+        print(f"motion spectrum of ROI {x},{y},{w},{h} ({spec.grid[0]}x{spec.grid[1]} regions), {spec.frames_used} "
+              f"frames at {spec.rate:g} fps; Welch resolution {spec.resolution_hz:.3g} Hz, peaks fitted at "
+              f"{spec.fit_resolution_hz:.3g} Hz")
+        if why is not None:
+            print(_roi_auto_line(why))
+        if not peaks:
+            print("no peak stands out of the noise floor")
+        for p in peaks:
+            damp = (f"damping ratio {p.damping:.3g} (Q {p.q:.0f})" if p.damping is not None
+                    else f"damping not resolved (< {p.damping_below:.2g}; a longer clip resolves it)")
+            print(f"{p.hz:9.2f} Hz  {p.snr_db:5.1f} dB over the floor  {damp}")
+        for k, v in outputs.items():
+            print(f"{k:12s} {v}")
+    return 0
+
+
 def cmd_calibrate(a: argparse.Namespace) -> int:
     from .rolling_shutter import calibrate_main
 
     return calibrate_main(a)
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .web import serve
+
+    return serve(a.folder, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb, workdir=a.workdir,
+                 open_browser=a.open)
 
 
 COMMANDS = {
@@ -376,6 +726,10 @@ COMMANDS = {
     "score": cmd_score,
     "demo": cmd_demo,
     "calibrate": cmd_calibrate,
+    "serve": cmd_serve,
+    "mux": cmd_mux,
+    "map": cmd_map,
+    "spectrum": cmd_spectrum,
 }
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal as ss
 
-__all__ = ["spectrogram", "spectrum", "save_spectrogram"]
+__all__ = ["spectrogram", "spectrum", "save_spectrogram", "pitch_track", "vibration_map", "save_vibration_map",
+           "motion_spectrum", "save_motion_spectrum"]
 
 
 def _pyplot():
@@ -86,6 +87,195 @@ def save_spectrogram(recovery, path: str) -> str:
         f"{recovery.input.get('path', '')}  |  {recovery.rate:g} Hz  |  est. SNR {snr:.1f} dB"
         if snr is not None else f"{recovery.rate:g} Hz"
     )
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def pitch_track(voice, ax=None):
+    """Draw an F0 track (a :class:`~vismic.analysis.voice.VoiceReport` or ``PitchTrack``: ``times``, ``f0``).
+
+    Voiced frames are dots (log-frequency axis); the median F0 and the male/female boundary of the
+    gender model (158.7 Hz) are marked when the object carries them. Returns the ``Line2D`` of the dots.
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    times = np.asarray(voice.times, dtype=np.float64)
+    f0 = np.asarray(voice.f0, dtype=np.float64)
+    (line,) = ax.plot(times, f0, ".", ms=3, color="C0", label="F0 (voiced frames)")
+    ax.set_yscale("log")
+    ax.set_ylim(50, 500)
+    ax.set_yticks([60, 80, 100, 150, 200, 300, 400])
+    ax.set_yticklabels(["60", "80", "100", "150", "200", "300", "400"])
+    ax.minorticks_off()
+    ax.axhline(158.7, color="0.6", lw=0.8, ls=":", label="male/female boundary (158.7 Hz)")
+    median = getattr(voice, "median_f0_hz", None)
+    if median:
+        ax.axhline(median, color="C1", lw=1.2, label=f"median {median:.0f} Hz")
+    if len(times):
+        ax.set_xlim(0, max(float(times[-1]), 1e-3))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("F0 (Hz)")
+    ax.legend(loc="upper right", fontsize=7)
+    return line
+
+
+def _tile_edges(vmap) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row edges (full-frame pixels) of a vibration map's tile grid."""
+    rows, cols = vmap.grid
+    t = vmap.tiles
+    xs = [t[j][0] for j in range(cols)] + [t[cols - 1][0] + t[cols - 1][2]]
+    ys = [t[i * cols][1] for i in range(rows)] + [t[(rows - 1) * cols][1] + t[(rows - 1) * cols][3]]
+    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+def vibration_map(vmap, ax=None, quantity: str = "snr_db", *, roi=None, alpha: float = 0.55):
+    """Draw a :class:`~vismic.analysis.vibmap.VibrationMap` over the first frame of its region.
+
+    Parameters
+    ----------
+    vmap : VibrationMap
+    ax : matplotlib Axes, optional
+    quantity : {"snr_db", "energy", "texture"}
+        Per-tile SNR in dB, RMS motion in the band (from ``energy``; in dB re 1 px), or contrast
+        (grey levels of 255). Tiles without texture are hatched ("no texture").
+    roi : (x, y, w, h), optional
+        A box to outline (e.g. the one :func:`~vismic.analysis.vibmap.select_roi` chose).
+    alpha : float
+        Opacity of the tile colours.
+
+    Returns
+    -------
+    QuadMesh
+        The tile colours (for a colour bar).
+    """
+    from matplotlib.patches import Rectangle
+
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    x0, y0, w, h = vmap.roi
+    ax.imshow(vmap.frame, cmap="gray", vmin=0.0, vmax=max(1.0, float(np.nanmax(vmap.frame))),
+              extent=(x0, x0 + w, y0 + h, y0), interpolation="nearest")
+    if quantity == "snr_db":
+        vals, label, cmap = np.asarray(vmap.snr_db, dtype=float), "SNR (dB)", "inferno"
+    elif quantity == "energy":
+        with np.errstate(divide="ignore"):
+            vals = 10 * np.log10(np.asarray(vmap.energy, dtype=float))
+        vals[~np.isfinite(vals)] = np.nan
+        label, cmap = "RMS motion (dB re 1 px)", "viridis"
+    elif quantity == "texture":
+        vals, label, cmap = np.asarray(vmap.texture, dtype=float) * 255.0, "contrast (grey levels)", "cividis"
+    else:
+        raise ValueError(f"quantity={quantity!r} must be snr_db, energy or texture")
+    xs, ys = _tile_edges(vmap)
+    finite = vals[np.isfinite(vals)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if quantity == "snr_db":
+        lo = max(lo, hi - 30.0)
+    mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(vals), cmap=cmap, alpha=alpha, vmin=lo,
+                         vmax=hi if hi > lo else lo + 1.0, shading="flat")
+    mesh.colorbar_label = label
+    flat = ~np.isfinite(np.asarray(vmap.snr_db, dtype=float))
+    for i, j in zip(*np.nonzero(flat), strict=True):
+        ax.add_patch(Rectangle((xs[j], ys[i]), xs[j + 1] - xs[j], ys[i + 1] - ys[i], fill=False, hatch="//",
+                               edgecolor="0.7", lw=0.0))
+    if flat.any():
+        ax.plot([], [], color="0.7", lw=0, marker="s", mfc="none", label="no texture")
+    if roi is not None:
+        rx, ry, rw, rh = (int(v) for v in roi)
+        ax.add_patch(Rectangle((rx, ry), rw, rh, fill=False, edgecolor="cyan", lw=1.8))
+        ax.plot([], [], color="cyan", lw=1.8, label=f"ROI {rx},{ry},{rw},{rh}")
+    if flat.any() or roi is not None:
+        ax.legend(loc="lower right", fontsize=7, framealpha=0.7)
+    ax.set_xlim(x0, x0 + w)
+    ax.set_ylim(y0 + h, y0)
+    ax.set_xlabel("x (px)")
+    ax.set_ylabel("y (px)")
+    return mesh
+
+
+def save_vibration_map(vmap, path: str, *, roi=None) -> str:
+    """PNG of a vibration map: SNR and RMS motion per tile over the first frame (written atomically)."""
+    from .io.audio import atomic_path
+
+    plt = _pyplot()
+    x0, y0, w, h = vmap.roi
+    wide = w >= h
+    fig, axes = plt.subplots(2 if wide else 1, 1 if wide else 2, constrained_layout=True,
+                             figsize=(7.5, 2 * 6 * h / w + 1.0) if wide else (2 * 5 * w / h + 2.5, 5.5))
+    for ax, q in zip(np.ravel(axes), ("snr_db", "energy"), strict=True):
+        mesh = vibration_map(vmap, ax=ax, quantity=q, roi=roi)
+        fig.colorbar(mesh, ax=ax, label=mesh.colorbar_label, shrink=0.9)
+    lo, hi = vmap.band
+    fig.suptitle(f"vibration map, {lo:g}-{hi:g} Hz, {vmap.frames_used} frames at {vmap.rate:g} fps, "
+                 f"tiles of {vmap.tile} px", fontsize=10)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def motion_spectrum(spec, ax=None, *, peaks=None, floor=None, regions: bool = True, n_labels: int = 6):
+    """Draw a :class:`~vismic.analysis.spectra.MotionSpectrum` in dB re 1 px^2/Hz.
+
+    The whole-ROI spectrum is the thick line; the regions' spectra thin grey lines (``regions``);
+    ``floor`` (an array like ``spec.psd``) dashed; ``peaks`` (:class:`~vismic.analysis.spectra.ModalPeak`
+    list) marked, the first ``n_labels`` labelled with frequency and damping ratio.
+
+    Returns
+    -------
+    Line2D
+        The whole-ROI spectrum.
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    f = np.asarray(spec.freqs, dtype=float)
+
+    def db(p):
+        return 10 * np.log10(np.maximum(np.asarray(p, dtype=float), 1e-30))
+
+    if regions and spec.region_psd.shape[0] * spec.region_psd.shape[1] > 1:
+        for row in spec.region_psd.reshape(-1, len(f)):
+            if np.all(np.isfinite(row)):
+                ax.plot(f, db(row), color="0.75", lw=0.6, zorder=1)
+        ax.plot([], [], color="0.75", lw=0.6, label="regions")
+    (line,) = ax.plot(f, db(spec.psd), color="C0", lw=1.2, label="whole ROI", zorder=3)
+    if floor is not None:
+        ax.plot(f, db(floor), color="C1", lw=0.8, ls="--", label="noise floor", zorder=2)
+    lo, hi = spec.band
+    sel = (f >= lo) & (f <= hi)
+    if sel.any():
+        top = float(db(spec.psd[sel]).max())
+        bottom = float(np.percentile(db(spec.psd[sel]), 1))
+        ax.set_ylim(bottom - 5, top + 8)
+    for k, p in enumerate(peaks or []):
+        level = db(np.interp(p.hz, f, spec.psd))
+        ax.plot([p.hz], [level], "v", color="C3", ms=5, zorder=4)
+        if k < n_labels:
+            text = f"{p.hz:.1f} Hz" + (f"\nζ={p.damping:.2g}" if p.damping is not None else "")
+            ax.annotate(text, (p.hz, level), textcoords="offset points", xytext=(3, 4), fontsize=7)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("displacement PSD (dB re 1 px²/Hz)")
+    ax.legend(loc="upper right", fontsize=7)
+    return line
+
+
+def save_motion_spectrum(spec, path: str, *, peaks=None, floor=None, title: str | None = None) -> str:
+    """PNG of a motion spectrum with its peaks (written atomically)."""
+    from .io.audio import atomic_path
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
+    motion_spectrum(spec, ax=ax, peaks=peaks, floor=floor)
+    x, y, w, h = spec.roi
+    ax.set_title(title or (f"motion spectrum of ROI {x},{y},{w},{h} ({spec.grid[0]}x{spec.grid[1]} regions), "
+                           f"{spec.frames_used} frames at {spec.rate:g} fps, resolution {spec.resolution_hz:.2g} Hz"),
+                 fontsize=9)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
