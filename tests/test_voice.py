@@ -162,7 +162,7 @@ def test_noise_gives_unknown_not_a_confident_guess(tmp_path):
     assert v.gender == "unknown", v.to_dict(track=False)
 
 
-def test_white_noise_is_never_labelled(rng):
+def test_white_noise_is_never_labelled():
     for seed in range(8):
         x = np.random.default_rng(seed).standard_normal(int(3 * RATE))
         v = voice_report(x, rate=RATE)

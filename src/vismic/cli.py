@@ -386,7 +386,9 @@ def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
             vibration_map = None
         if vibration_map is not None:
             try:
-                vmap = vibration_map(a.input, fps=rec.rate, roi=rec.params.roi)
+                # the region recovered; with --roi auto the whole frame, to show where the region came from
+                roi = None if rec.params.roi == "auto" else rec.input.get("roi")
+                vmap = vibration_map(a.input, fps=rec.rate, roi=None if roi is None else tuple(roi))
             except VismicError as exc:
                 warnings.warn(f"no vibration map in the report: {exc}", stacklevel=2)
                 rec.warnings.append(f"no vibration map: {exc}")

@@ -149,20 +149,18 @@ def _spectrograms(recovery) -> str:
     return _img(spec, "spectrograms before and after post-processing") + _img(avg, "average spectra")
 
 
-def _vibration_map(vmap) -> str:
-    plt = _pyplot()
-    from . import plot
+def _vibration_map(vmap, roi=None) -> str:
+    from .plot import vibration_map
 
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-    drawer = getattr(plot, "vibration_map", None)
-    if drawer is not None:
-        drawer(vmap, ax=ax)
-    else:  # a plain drawing: the first frame with the per-tile SNR over it
-        x0, y0, w, h = (int(v) for v in vmap.roi)
-        ax.imshow(vmap.frame, cmap="gray", extent=(x0, x0 + w, y0 + h, y0))
-        im = ax.imshow(vmap.snr_db, cmap="inferno", alpha=0.55, extent=(x0, x0 + w, y0 + h, y0))
-        fig.colorbar(im, ax=ax, label="tile SNR (dB)")
-        ax.set_title(f"vibration map, {vmap.band[0]:.0f}-{vmap.band[1]:.0f} Hz")
+    box = tuple(int(v) for v in roi) if roi is not None and len(roi) == 4 else None
+    if box is not None and box == tuple(int(v) for v in vmap.roi):
+        box = None  # the map covers exactly the recovery's region: nothing to outline
+    mesh = vibration_map(vmap, ax=ax, roi=box)
+    fig.colorbar(mesh, ax=ax, label=getattr(mesh, "colorbar_label", "tile SNR (dB)"))
+    ax.set_title(f"vibration map, {vmap.band[0]:.0f}-{vmap.band[1]:.0f} Hz"
+                 + (" (outline: the region recovered)" if box is not None else ""))
     uri = _png(fig)
     out = _img(uri, "vibration map")
     summary = {}
@@ -303,7 +301,7 @@ def render_report(
     sec.append(("input", "Input facts", _kv_table(inp)))
     sec.append(("spectrograms", "Spectrograms before and after post-processing", _spectrograms(recovery)))
     if vibration_map is not None:
-        sec.append(("vibration-map", "Vibration map", _vibration_map(vibration_map)))
+        sec.append(("vibration-map", "Vibration map", _vibration_map(vibration_map, inp.get("roi"))))
     sec.append(("diagnostics", "Band and channel diagnostics", _channels(diag)))
     final = _file_wav_uri(listen_wav) if listen_wav else _wav_uri(recovery.audio, recovery.rate)
     players = [f"<p>Output (listenable copy, {LISTEN_RATE} Hz):<br><audio controls preload=\"none\" "
