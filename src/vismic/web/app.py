@@ -452,10 +452,12 @@ class WebState:
         if job.want_report and extras["report"]:
             job.stage, job.done, job.total = "writing the report", 0, None
             try:
+                from ..analysis.voice import voice_report
                 from ..report import write_report
 
                 target = os.path.join(job.folder, stem + ".report.html")
-                written = write_report(rec, target, listen_wav=paths["listen"], vibration_map=vmap)
+                voice = voice_report(rec.audio, rate=rec.rate)
+                written = write_report(rec, target, listen_wav=paths["listen"], vibration_map=vmap, voice=voice)
                 outputs["report"] = os.path.basename(os.fspath(written or target))
             except (VismicError, ValueError) as exc:
                 warnings.warn(f"no report: {_one_line(exc)}", stacklevel=1)
