@@ -23,6 +23,17 @@ from .errors import InputError, NoTextureError, ParameterError
 
 __all__ = ["Fusion", "fuse", "factor_analysis", "bounded_lag"]
 
+_BLOCK = 16  # channels per block in per-column passes
+_ROWS = 16384  # samples per block in products over time
+
+
+def _project(z: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``z @ beta`` in float64, a block of rows at a time (no float64 copy of ``z``)."""
+    out = np.empty(z.shape[0])
+    for i in range(0, z.shape[0], _ROWS):
+        out[i : i + _ROWS] = z[i : i + _ROWS].astype(np.float64) @ beta
+    return out
+
 
 @dataclass
 class Fusion:
@@ -169,9 +180,16 @@ def fuse(
     if max_lag < 0:
         raise ParameterError(f"max_lag={max_lag} must be >= 0 samples")
     max_lag = int(min(max_lag, n // 4))
-    finite = np.all(np.isfinite(x), axis=0)
+    # per-column statistics a block of columns at a time: no full-size temporaries
+    finite = np.zeros(c, dtype=bool)
+    mean = np.zeros(c)
     std = np.zeros(c)
-    std[finite] = x[:, finite].std(axis=0)
+    for j in range(0, c, _BLOCK):
+        col = np.asarray(x[:, j : j + _BLOCK], dtype=np.float64)
+        ok = np.all(np.isfinite(col), axis=0)
+        finite[j : j + _BLOCK] = ok
+        mean[j : j + _BLOCK] = np.where(ok, np.mean(col, axis=0), 0.0)
+        std[j : j + _BLOCK] = np.where(ok, np.std(col, axis=0), 0.0)
     used = finite & (std > 0)
     if not np.any(used):
         raise NoTextureError(
@@ -179,13 +197,20 @@ def fuse(
             "choose an ROI on a textured, well-lit part of the object"
         )
     idx = np.flatnonzero(used)
-    z = x[:, idx].astype(np.float64)  # the one working copy: centred and scaled in place
-    z -= z.mean(axis=0)
-    z /= std[idx]
+    # The one working copy, float32 (unit-variance channels: float32 keeps ~7 digits, far below the
+    # noise); centred and scaled in place.  Products that sum over time accumulate in float64.
+    z = np.empty((n, len(idx)), dtype=np.float32)
+    for k in range(0, len(idx), _BLOCK):
+        cols = idx[k : k + _BLOCK]
+        z[:, k : k + _BLOCK] = (np.asarray(x[:, cols], dtype=np.float64) - mean[cols]) / std[cols]
     notes: list[str] = []
 
     def fit(zz: np.ndarray):
-        cov = zz.T @ zz / n
+        cov = np.zeros((zz.shape[1], zz.shape[1]))
+        for i in range(0, n, _ROWS):
+            blk = zz[i : i + _ROWS].astype(np.float64)
+            cov += blk.T @ blk
+        cov /= n
         g, psi = factor_analysis(cov)
         return g, psi
 
@@ -193,7 +218,7 @@ def fuse(
     lags = np.zeros(c, dtype=np.int64)
     if max_lag > 0 and len(idx) > 1:
         beta = g / psi
-        seed = z @ beta
+        seed = _project(z, beta)
         moved = 0
         for j in range(len(idx)):
             loo = seed - beta[j] * z[:, j]  # leave-one-out reference: own noise not in it
@@ -221,7 +246,7 @@ def fuse(
     else:
         ref_local = int(np.argmax(snr))
     polarity = -np.sign(g[ref_local]) or 1.0
-    signal = polarity * (z @ beta)
+    signal = polarity * _project(z, beta)
     signal = signal / (np.std(signal) + 1e-300)
 
     weights = np.zeros(c)

@@ -282,15 +282,16 @@ class FastMotionEstimator:
         kx = np.arange(nh)[None, :]
         mirror = ((1 <= kx) & (kx < (tw + 1) // 2)).astype(np.float64)  # columns whose -kx is not stored
         n_b = len(responses)
-        weights = np.zeros((th, nh, 2, 2 * n_b), np.float64)
-        for b, h in enumerate(responses):
-            power = np.abs(np.fft.ifftshift(h)) ** 2
+        weights = np.zeros((th, nh, 2, 2 * n_b), np.float32)
+        powers = [np.abs(np.fft.ifftshift(h)) ** 2 for h in responses]
+        scale = max(float(p.max()) for p in powers) or 1.0
+        for b, power in enumerate(powers):
+            power = power / (2 * scale)
             pos = power[:, :nh]
             neg = power[(-ky) % th, (-kx) % tw] * mirror
             weights[:, :, 0, b] = pos + neg        # real part of X -> real part of S_b
             weights[:, :, 1, n_b + b] = pos - neg  # imaginary part of X -> imaginary part of S_b
-        scale = weights.max() if weights.max() > 0 else 1.0
-        self._weights = (weights / scale).reshape(th * nh * 2, 2 * n_b).astype(np.float32)
+        self._weights = weights.reshape(th * nh * 2, 2 * n_b)
         self._nb = n_b
         channels = []
         for band in self.pyramid.bands:

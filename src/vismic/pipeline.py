@@ -527,6 +527,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         long_enough = 4 * params.chunk if params.mode != "fast" else 16 * params.chunk
         procs = _usable_cores() if n and n >= long_enough else 1
     parallel = executor is not None or (procs or 1) > 1
+    if parallel and n and n * est.n_channels > 2**29:
+        n = None  # an implausible declared length (damaged header?): stream it in one pass instead
     if parallel and not n:
         if executor is not None:
             raise ParameterError(
@@ -745,6 +747,21 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
     prev: np.ndarray | None = None  # last frame read (primes the estimator after a skipped chunk)
     frame0: np.ndarray | None = None
     n = src.n_frames
+    # rows go straight into one array when the length is known (no list + concatenate at the end)
+    # (only for a plausible length: a damaged header may declare billions of frames)
+    sink = np.empty((n, est.n_channels), np.float32) if n and n * est.n_channels <= 2**29 else None
+    filled = 0
+
+    def keep(sig: np.ndarray) -> None:
+        nonlocal sink, filled
+        if sink is not None and filled + len(sig) > len(sink):  # more frames than the file said
+            parts.append(sink[:filled])
+            sink = None
+        if sink is not None:
+            sink[filled : filled + len(sig)] = sig
+        else:
+            parts.append(sig)
+        filled += len(sig)
 
     def span_end(c0: int) -> int:
         return c0 + size if not n else min(c0 + size, n)
@@ -756,7 +773,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
         sig = np.concatenate(pending)
         if store is not None and pending_n == span_end(c0) - c0:
             store.save(c0, span_end(c0), sig, chunk_w)
-        parts.append(sig)
+        keep(sig)
         pending, pending_n, chunk_w = [], 0, np.zeros(est.n_channels)
 
     for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi)):
@@ -772,7 +789,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
             if index == c0:  # entering a chunk: is it already in the checkpoint?
                 got = store.load(c0, span_end(c0)) if store is not None else None
                 if got is not None and got[0].shape[0] == span_end(c0) - c0:
-                    parts.append(got[0])
+                    keep(got[0])
                     weight += got[1]
                     resumed += 1
                     skipping = True
@@ -798,7 +815,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
         flush((done - 1) // size * size)
     _check_length(done, src)
     est.mean_weight = weight
-    signals = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    signals = sink[:filled] if sink is not None else (np.concatenate(parts) if len(parts) > 1 else parts[0])
     return signals, done, resumed
 
 
@@ -806,12 +823,14 @@ def _filter_channels(signals: np.ndarray, *, rate: float, cutoff: float, integra
                      block: int = 16) -> np.ndarray:
     """Integrate (frame-to-frame modes) and high-pass each channel, ``block`` channels at a time.
 
-    Works column block by column block in float64 and stores float32, so the temporaries stay a
-    few MB whatever the clip length.  Channels with a non-finite sample come back all-NaN (the
-    fusion leaves them out).
+    Works column block by column block in float64 and stores float32 in place (``signals`` is
+    overwritten when it is a writeable float32 array), so the temporaries stay a few MB whatever
+    the clip length.  Channels with a non-finite sample come back all-NaN (the fusion leaves them
+    out).
     """
     n, c = signals.shape
-    out = np.empty((n, c), np.float32)
+    inplace = signals.dtype == np.float32 and signals.flags.writeable
+    out = signals if inplace else np.empty((n, c), np.float32)
     for j in range(0, c, block):
         x = np.asarray(signals[:, j : j + block], dtype=np.float64)
         finite = np.all(np.isfinite(x), axis=0)

@@ -49,14 +49,16 @@ def _rate(value) -> float | None:
     return r if r is not None and math.isfinite(r) and r > 0 else None
 
 
-_KEYFRAME_CACHE: dict[tuple, tuple[np.ndarray, list[int]] | None] = {}
+_PTS_CACHE: dict[tuple, np.ndarray | None] = {}
 
 
-def _keyframes(path: str, fmt: str) -> tuple[np.ndarray, list[int]] | None:
-    """Packet timestamps and keyframe positions of a video's first stream, from a demux-only scan.
+def _presentation_pts(path: str) -> np.ndarray | None:
+    """Timestamps of every frame of a video's first stream in display order, from a demux-only scan.
 
-    ``None`` when frames cannot be located by packet position: reordered (B-)frames, missing or
-    repeated timestamps, a damaged file.  Cached per (path, size, modification time).
+    Frame ``i`` of the clip (in display order) is the frame whose timestamp is the ``i``-th
+    smallest.  ``None`` when frames cannot be located by timestamp: missing or repeated
+    timestamps (e.g. Matroska's millisecond clock at high frame rates), a damaged file.  Cached
+    per (path, size, modification time).
     """
     import os
 
@@ -67,34 +69,34 @@ def _keyframes(path: str, fmt: str) -> tuple[np.ndarray, list[int]] | None:
     except OSError:
         return None
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    if key in _KEYFRAME_CACHE:
-        return _KEYFRAME_CACHE[key]
+    if key in _PTS_CACHE:
+        return _PTS_CACHE[key]
     result = None
     try:
         with av.open(path, metadata_errors="replace") as container:
             stream = container.streams.video[0]
-            if getattr(stream.codec_context, "has_b_frames", 1) == 0:
-                pts = array("q")
-                keys: list[int] = []
-                ok = True
-                for packet in container.demux(stream):
-                    if not packet.size:
-                        continue  # the flush packet at the end
-                    if packet.pts is None:
-                        ok = False
-                        break
-                    if packet.is_keyframe:
-                        keys.append(len(pts))
-                    pts.append(int(packet.pts))
-                arr = np.frombuffer(pts, dtype=np.int64)
-                if ok and len(arr) and np.all(np.diff(arr) > 0):
-                    result = (arr, keys)
+            pts = array("q")
+            ok = True
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue  # the flush packet at the end
+                if packet.pts is None:
+                    ok = False
+                    break
+                pts.append(int(packet.pts))
+            arr = np.sort(np.frombuffer(pts, dtype=np.int64))
+            if ok and len(arr) and np.all(np.diff(arr) > 0):
+                result = arr
     except (av.error.FFmpegError, OSError, ValueError, IndexError):
         result = None
-    if len(_KEYFRAME_CACHE) > 64:
-        _KEYFRAME_CACHE.clear()
-    _KEYFRAME_CACHE[key] = result
+    if len(_PTS_CACHE) > 64:
+        _PTS_CACHE.clear()
+    _PTS_CACHE[key] = result
     return result
+
+
+class _Relocate(Exception):
+    """A seek landed where frames cannot be numbered with certainty: read from the start instead."""
 
 
 class VideoSource(FrameSource):
@@ -240,10 +242,32 @@ class VideoSource(FrameSource):
     def iter_batches(
         self, *, batch: int = 32, roi: ROI | None = None, start: int = 0, stop: int | None = None
     ) -> Iterator[np.ndarray]:
+        """See :meth:`FrameSource.iter_batches`.
+
+        A range that starts later than frame 0 seeks to the keyframe before it when every frame
+        can be numbered by its timestamp (distinct timestamps, found by a demux-only scan of the
+        file, cached): frames then get their display-order index from their timestamp, so
+        reordered (B-)frames are placed right.  The seek must land at or before ``start`` and the
+        frames from ``start`` on must follow one another; otherwise, and for files whose
+        timestamps repeat, the frames before ``start`` are decoded and skipped.
+        """
+        rows, cols = self.shape
+        sl = roi.check(rows, cols).slices() if roi is not None else (slice(None), slice(None))
+        located = _presentation_pts(self.path) if start > 0 else None
+        if located is not None and start >= len(located):
+            located = None  # the scan says the range is past the end: let plain reading tell
+        if located is not None:
+            try:
+                yield from self._read(batch, sl, start, stop, located)
+                return
+            except _Relocate:
+                pass
+        yield from self._read(batch, sl, start, stop, None)
+
+    def _read(self, batch: int, sl, start: int, stop: int | None, located: np.ndarray | None) -> Iterator[np.ndarray]:
         import av
 
         rows, cols = self.shape
-        sl = roi.check(rows, cols).slices() if roi is not None else (slice(None), slice(None))
         buf: list[np.ndarray] = []
         index = -1
         used = 0
@@ -254,12 +278,34 @@ class VideoSource(FrameSource):
         container = self._open()
         try:
             stream = container.streams.video[0]
-            if start > 0:
-                index = self._seek(container, stream, start) - 1
+            if located is not None:
+                try:
+                    container.seek(int(located[start]), stream=stream, backward=True, any_frame=False)
+                except (av.error.FFmpegError, ValueError) as exc:
+                    raise _Relocate from exc
             stream.thread_type = "AUTO"
             try:
                 for frame in self._frames(container, stream, ends):
-                    index += 1
+                    if located is None:
+                        index += 1
+                    else:
+                        pos = int(np.searchsorted(located, frame.pts)) if frame.pts is not None else -1
+                        if pos < 0 or pos >= len(located) or located[pos] != frame.pts:
+                            if used == 0 and not buf:
+                                raise _Relocate
+                            raise VideoReadError(f"{self.path}: frame after {index} has a timestamp the file's "
+                                                 "index does not hold (damaged file?)")
+                        if used == 0 and index < 0 and pos > start:
+                            raise _Relocate  # the seek overshot
+                        if pos < start:
+                            index = pos
+                            continue
+                        if pos != max(index, start - 1) + 1:
+                            if used == 0 and not buf:
+                                raise _Relocate
+                            raise VideoReadError(f"{self.path}: frames {index + 1}..{pos - 1} are missing after "
+                                                 "a seek (damaged file?)")
+                        index = pos
                     if index < start:
                         continue
                     if stop is not None and index >= stop:
@@ -278,6 +324,8 @@ class VideoSource(FrameSource):
                         yield np.stack(buf)
                         buf = []
             except av.error.FFmpegError as exc:
+                if located is not None and used == 0 and not buf:
+                    raise _Relocate from exc
                 failure = exc
             cut = self._ends_in_data(container, ends[0])
         finally:
@@ -286,38 +334,6 @@ class VideoSource(FrameSource):
             yield np.stack(buf)
         self._report(used=used, decoded=index + 1, failure=failure, corrupt=corrupt,
                      times=np.frombuffer(times, dtype=np.float64), to_end=stop is None, cut=cut)
-
-    def _seek(self, container, stream, start: int) -> int:
-        """Jump close to frame ``start``; return the index of the next frame that will be decoded.
-
-        Seeking is used only where a frame's index is certain: a stream without reordered
-        (B-)frames, so decode order is display order and packet ``i`` holds frame ``i``, and with
-        distinct packet timestamps.  The keyframe at or before ``start`` is found in a scan of
-        the packets (no decoding; cached per file), the container seeks to it, and the first
-        packet read after the seek must carry that keyframe's timestamp.  Otherwise (B-frames,
-        duplicate or missing timestamps, a failed seek) it returns 0 after rewinding, and frames
-        before ``start`` are decoded and skipped, as without seeking.
-        """
-        import av
-
-        index = _keyframes(self.path, self._format)
-        if index is None:
-            return 0
-        pts, keys = index
-        k = keys[int(np.searchsorted(keys, start, side="right")) - 1] if keys and keys[0] <= start else 0
-        if k <= 0:
-            return 0
-        try:
-            container.seek(int(pts[k]), stream=stream, backward=True, any_frame=False)
-            first = next(container.demux(stream), None)
-        except (av.error.FFmpegError, StopIteration, ValueError):
-            first = None
-        if first is not None and first.pts == pts[k]:
-            # re-seek so that the packet just read is decoded too
-            container.seek(int(pts[k]), stream=stream, backward=True, any_frame=False)
-            return k
-        container.seek(0, stream=stream, backward=True, any_frame=False)
-        return 0
 
     @staticmethod
     def _frames(container, stream, ends: list[int]):
