@@ -288,6 +288,8 @@ def cmd_recover(a: argparse.Namespace) -> int:
               f"(grid {d['grid'][0]}x{d['grid'][1]})")
         if "roi_auto" in d:
             print(_roi_auto_line(d["roi_auto"]))
+        for note in d.get("notes", []):
+            print(f"note: {note}")
         for line in d["lines_detected"][:4]:
             print(f"mains-like line at {line['hz']:g} Hz ({line['db_above_floor']:.0f} dB above floor)"
                   + (" notched" if line["hz"] in d["notched_hz"] else "; --notch auto removes it"))

@@ -32,6 +32,9 @@ __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "str
 
 ProgressFn = Callable[[int, int | None], None]
 PIPELINE_MODES = (*MODES, "fast")
+# codecs that are usually lossy as cameras and encoders use them (FFV1, raw, PNG... are lossless)
+_LOSSY_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1", "mjpeg",
+                           "prores", "dnxhd", "wmv2", "wmv3", "vc1", "theora", "msmpeg4v3"})
 
 
 @dataclass(frozen=True)
@@ -885,6 +888,13 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     t_post = time.perf_counter() - t2
 
     notes = list(fusion.notes)
+    codec = getattr(src, "codec", None)
+    if codec in _LOSSY_CODECS:
+        notes.append(
+            f"the input is {codec}-compressed: lossy coding can erase sub-pixel motion, and the estimated SNR "
+            "counts whatever the channels agree on, codec artefacts included (docs/performance.md); "
+            "judge by the spectrogram and by listening"
+        )
     if fusion.fused_snr_db < 0:
         warnings.warn(
             f"the estimated SNR of the recovered signal is {fusion.fused_snr_db:.1f} dB: it is mostly "
