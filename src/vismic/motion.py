@@ -179,7 +179,7 @@ class _LevelWork:
         # a cropped level gathers its part of the full spectrum with one flat index
         self.flat = None if (len(ri) == rows and len(ci) == cols) else (ri[:, None] * cols + ci[None, :]).ravel()
         self.buf = np.empty((k, r, c), np.complex64)
-        self.anchor = np.empty((k, r, c), np.complex64)
+        self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
         self.z = np.empty((k, r, c), np.complex64)
         self.re = np.empty((k, r, c), np.float32)
         self.im = np.empty((k, r, c), np.float32)
@@ -199,10 +199,10 @@ class _LevelWork:
         np.multiply(sub[None], self.filt, out=self.buf)
         coeffs = sfft.ifft2(self.buf, axes=(-2, -1), workers=self.workers, overwrite_x=True)
         if first:
-            self.anchor[...] = coeffs
-        np.multiply(coeffs, np.conj(self.anchor), out=self.z)
+            np.conjugate(coeffs, out=self.anchor_conj)
+        np.multiply(coeffs, self.anchor_conj, out=self.z)
         if not keep_anchor:
-            self.anchor[...] = coeffs
+            np.conjugate(coeffs, out=self.anchor_conj)
         # arctan2 on contiguous float32 is several times faster than np.angle on complex64
         np.copyto(self.re, self.z.real)
         np.copyto(self.im, self.z.imag)
