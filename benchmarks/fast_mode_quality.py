@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     duration = 0.5 if args.quick else 1.0
     warnings.simplefilter("ignore")
     print("Command: " + shlex.join([sys.executable, *sys.argv]))
-    print(f"Scenes: {args.size}x{args.size} px, {duration} s at {RATE:g} fps, band-limited noise sound, read noise 2 grey "
-          "levels unless said, 8-bit. Both runs: defaults (4 orientations, high band, auto grid), processes=1.")
+    print(f"Scenes: {args.size}x{args.size} px, {duration} s at {RATE:g} fps, band-limited noise sound, "
+          "read noise 2 grey levels unless said, 8-bit. Both runs: defaults (4 orientations, high band, auto grid), "
+          "processes=1.")
     print()
     print("| scene | corr(exact, fast) | SNR exact dB | SNR fast dB | fast - exact dB | motion speed-up |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -536,7 +536,7 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         if executor is not None:
             raise ParameterError(
                 f"{src.path} does not state its frame count, so it cannot be split across workers; "
-                "run without --dask (or convert it to a container that stores the count, e.g. .mkv)"
+                "run without --dask (or remux it into a container that stores the count, e.g. .mp4)"
             )
         parallel = False
     store = None
@@ -614,6 +614,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
                 fut, submit_failed = None, True
             futures.append((i, fut))
         weight = np.zeros(est.n_channels)
+        for _, w in results.values():
+            weight += w
         for i, fut in futures:
             try:
                 res = fut.result() if fut is not None else in_this_process(i)
