@@ -77,6 +77,10 @@ class RecoveryParams:
         on it.
     chunk : int
         Frames per work unit (the unit of parallel work and of checkpoints).
+    backend : {"numpy", "torch"}
+        Where the exact motion step runs: numpy/scipy (default) or PyTorch
+        (:mod:`vismic.gpu`, extra ``vismic[gpu]``; a GPU when one is present, batched over
+        ``batch`` frames, one process).  Equal to float32 rounding, not bit for bit.
     """
 
     fps: float | None = None
@@ -94,6 +98,7 @@ class RecoveryParams:
     workers: int = 1
     processes: int | None = None
     chunk: int = 2048
+    backend: str = "numpy"
 
     def __post_init__(self) -> None:
         fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
@@ -135,6 +140,10 @@ class RecoveryParams:
             raise ParameterError(f"workers={self.workers} must be >= 1")
         if self.processes is not None and not 1 <= int(self.processes) <= 1024:
             raise ParameterError(f"processes={self.processes} must be >= 1 (or None for every usable core)")
+        if self.backend not in ("numpy", "torch"):
+            raise ParameterError(f"backend={self.backend!r} must be numpy or torch")
+        if self.backend == "torch" and self.mode == "fast":
+            raise ParameterError("the torch backend runs the exact modes; fast mode runs on numpy (drop one of them)")
         if not 16 <= int(self.chunk) <= 10_000_000:
             raise ParameterError(f"chunk={self.chunk} must be between 16 and 10,000,000 frames")
 
@@ -429,7 +438,12 @@ def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames:
     else:
         pyr = ComplexSteerablePyramid(shape, scales=scales, orientations=params.orientations,
                                       high_band=params.high_band, workers=params.workers)
-        est = MotionEstimator(pyr, mode=params.mode, grid=grid)
+        if params.backend == "torch":
+            from .gpu import TorchMotionEstimator
+
+            est = TorchMotionEstimator(pyr, mode=params.mode, grid=grid)
+        else:
+            est = MotionEstimator(pyr, mode=params.mode, grid=grid)
     return est, scales, grid
 
 
@@ -510,7 +524,7 @@ def _identity(src: FrameSource, params: RecoveryParams, roi: ROI, n_frames: int 
     except OSError:
         stamp = {}
     motion = {k: v for k, v in params.to_dict().items()
-              if k in ("scales", "orientations", "high_band", "mode", "grid", "chunk", "fps")}
+              if k in ("scales", "orientations", "high_band", "mode", "grid", "chunk", "fps", "backend")}
     return {"vismic": __version__, "input": os.path.abspath(src.path), **stamp, "n_frames": n_frames,
             "roi": roi.as_list(), "motion": motion}
 
@@ -525,6 +539,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     t0 = time.perf_counter()
     n = src.n_frames
     procs = params.processes
+    if executor is None and params.backend == "torch":
+        procs = 1  # one process drives the GPU
     if executor is None and procs is None:
         # worker start-up costs about a second: worth it when the serial run takes several
         long_enough = 4 * params.chunk if params.mode != "fast" else 16 * params.chunk
