@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         mem_lengths = [1000, 2000]
         other_frames = 512
     else:
-        frames = {(192, 192): 8192, (512, 512): 512, (400, 704): 512}
+        frames = {(192, 192): 16384, (512, 512): 2048, (400, 704): 2048}
         ref_frames = {(192, 192): 200, (512, 512): 60, (400, 704): 60}
         mem_lengths = [1000, 10000] if args.skip_100k else [1000, 10000, 100000]
         other_frames = 4096

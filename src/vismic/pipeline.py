@@ -542,9 +542,11 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     if executor is None and params.backend == "torch":
         procs = 1  # one process drives the GPU
     if executor is None and procs is None:
-        # worker start-up costs about a second: worth it when the serial run takes several
-        long_enough = 4 * params.chunk if params.mode != "fast" else 16 * params.chunk
-        procs = _usable_cores() if n and n >= long_enough else 1
+        # Worker start-up costs about a second: worth it when the serial run takes several.  The
+        # work scales with pixels x frames: 4 default chunks of 192x192 frames (exact) or 16 (fast).
+        work = (n or 0) * roi.w * roi.h
+        enough = (4 if params.mode != "fast" else 16) * 2048 * 192 * 192
+        procs = _usable_cores() if n and work >= enough else 1
     parallel = executor is not None or (procs or 1) > 1
     if parallel and n and n * est.n_channels > 2**29:
         n = None  # an implausible declared length (damaged header?): stream it in one pass instead
@@ -560,7 +562,7 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         from .checkpoint import Checkpoint
 
         store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
-    facts: dict = {"processes": 1, "chunk_frames": params.chunk}
+    facts: dict = {"processes": 1, "chunk_frames": params.chunk}  # the parallel path may use smaller chunks
     if not parallel:
         signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
         facts["chunks_resumed"] = resumed
@@ -568,7 +570,11 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
     # -- chunked, in worker processes or on a Dask cluster ------------------------------------------
     _check_texture(next(src.iter_batches(batch=1, roi=roi, stop=1), None), roi, src)
-    spans = _chunks(n, params.chunk)
+    size = params.chunk
+    if executor is None:
+        # at least two chunks per process, so that short clips of large frames use every core
+        size = max(min(size, 128), min(size, -(-n // (2 * procs))))
+    spans = _chunks(n, size)
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
             "shape": [roi.h, roi.w], "n_frames": src.n_frames}
     results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -668,6 +674,7 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         out = out[:ends]
         _check_length(ends, src)
     facts["chunks_resumed"] = len(results)
+    facts["chunk_frames"] = size
     return out, len(out), time.perf_counter() - t0, facts
 
 
