@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--float", action="store_true", help="write a 32-bit float WAV instead of 16-bit PCM")
     r.add_argument("--batch", type=int, default=16, help="frames per batch (default 16)")
     r.add_argument("--processes", type=int,
-                   help="worker processes (default: every usable core for clips of >= 4 chunks, else 1)")
+                   help="worker processes (default: every usable core for long clips, else 1)")
     r.add_argument("--chunk", type=int, default=2048,
                    help="frames per work unit for processes, Dask and checkpoints (default 2048)")
     r.add_argument("--checkpoint", metavar="DIR",
