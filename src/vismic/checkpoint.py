@@ -17,11 +17,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from .errors import OutputError, ParameterError
+from .io.audio import atomic_path
 
 __all__ = ["Checkpoint"]
 
@@ -96,31 +96,16 @@ class Checkpoint:
 
     def save(self, start: int, stop: int, signals: np.ndarray, weight: np.ndarray) -> None:
         """Write chunk ``[start, stop)`` atomically."""
-        final = self._path(start, stop)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".chunk-", suffix=".npz", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.savez(fh, signals=np.asarray(signals, np.float32), weight=np.asarray(weight, np.float64))
-                os.replace(tmp, final)
-            except BaseException:
-                try:
-                    os.remove(tmp)
-                except OSError:
-                    pass
-                raise
-        except OSError as exc:
-            raise OutputError(f"cannot write a checkpoint in {self.folder}: {exc.strerror or exc}") from exc
+        with atomic_path(self._path(start, stop), suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, signals=np.asarray(signals, np.float32), weight=np.asarray(weight, np.float64))
 
     def remove(self) -> None:
         """Delete the folder (after the outputs are safely written)."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _write_json(self, path: str, obj: dict) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=self.folder)
-        with os.fdopen(fd, "w") as fh:
+        with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as fh:
             json.dump(obj, fh, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, path)
 
 
 def _difference(old: dict | None, new: dict) -> str:

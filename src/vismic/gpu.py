@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import MissingDependencyError, ParameterError
-from .motion import MODES, MotionEstimator
+from .motion import MODES, MotionEstimator, as_batch, level_geometry
 from .pyramid import ComplexSteerablePyramid
 
 __all__ = ["TorchMotionEstimator", "torch_available"]
@@ -73,21 +73,16 @@ class TorchMotionEstimator:
         self.mode = mode
         self.grid = layout.grid
         self.channels = layout.channels
-        rows, cols = pyramid.shape
         self._levels = []
-        for i, (er, ec) in enumerate(layout._edges):
-            ri, ci = pyramid._index[i]
+        for i, edges in enumerate(layout._edges):
+            flat, rows_ind, cols_ind = level_geometry(pyramid, i, edges)
             filt = pyramid._filters[i]
-            _, r, c = filt.shape
-            flat = None if (len(ri) == rows and len(ci) == cols) else (ri[:, None] * cols + ci[None, :]).ravel()
-            rows_ind = ((np.arange(r)[None, :] >= er[:-1, None]) & (np.arange(r)[None, :] < er[1:, None]))
-            cols_ind = ((np.arange(c)[:, None] >= ec[None, :-1]) & (np.arange(c)[:, None] < ec[None, 1:]))
             self._levels.append({
                 "filt": torch.from_numpy(filt).to(self.device),
                 "flat": None if flat is None else torch.from_numpy(flat).to(self.device),
-                "shape": (r, c),
-                "rows": torch.from_numpy(rows_ind.astype(np.float32)).to(self.device),
-                "cols": torch.from_numpy(cols_ind.astype(np.float32)).to(self.device),
+                "shape": filt.shape[1:],
+                "rows": torch.from_numpy(rows_ind).to(self.device),
+                "cols": torch.from_numpy(cols_ind).to(self.device),
             })
         self._anchor_conj: list | None = None
         self.frames_seen = 0
@@ -106,13 +101,7 @@ class TorchMotionEstimator:
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Motion of a batch of consecutive frames (same contract as :meth:`MotionEstimator.process`)."""
         torch = _torch()
-        frames = np.asarray(frames, dtype=np.float32)
-        if frames.ndim == 2:
-            frames = frames[None]
-        if frames.shape[-2:] != self.pyramid.shape:
-            raise ParameterError(
-                f"frames of shape {frames.shape[-2:]} given to an estimator built for {self.pyramid.shape}"
-            )
+        frames = as_batch(frames, self.pyramid.shape)
         n = frames.shape[0]
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)

@@ -50,6 +50,22 @@ class Channel:
         return f"{self.band.name}_r{self.region[0]}c{self.region[1]}"
 
 
+def as_batch(frames: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``frames`` as a float32 batch ``(n, rows, cols)`` (one frame becomes a batch of one).
+
+    Raises
+    ------
+    ParameterError
+        The frames are not of ``shape``.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.shape[-2:] != tuple(shape):
+        raise ParameterError(f"frames of shape {frames.shape[-2:]} given to an estimator built for {tuple(shape)}")
+    return frames
+
+
 def region_edges(n: int, parts: int) -> np.ndarray:
     """Integer edges splitting ``n`` samples into ``parts`` near-equal tiles."""
     return np.round(np.linspace(0, n, parts + 1)).astype(np.int64)
@@ -139,13 +155,7 @@ class MotionEstimator:
         measured, batching frames through the FFTs was slower (the working set leaves the cache).
         The result does not depend on how the clip is cut into batches.
         """
-        frames = np.asarray(frames, dtype=np.float32)
-        if frames.ndim == 2:
-            frames = frames[None]
-        if frames.shape[-2:] != self.pyramid.shape:
-            raise ParameterError(
-                f"frames of shape {frames.shape[-2:]} given to an estimator built for {self.pyramid.shape}"
-            )
+        frames = as_batch(frames, self.pyramid.shape)
         if self._work is None:
             self._work = [_LevelWork(self.pyramid, i, self._edges[i]) for i in range(len(self.pyramid.levels))]
         n = frames.shape[0]
@@ -167,17 +177,36 @@ class MotionEstimator:
         return out
 
 
+def level_geometry(pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray]):
+    """How level slot ``i`` is taken from the full spectrum and summed over regions.
+
+    Returns
+    -------
+    flat : ndarray of int or None
+        Flat indices of the level's cropped grid in the full spectrum (None: the full grid).
+    rows_ind, cols_ind : ndarray, float32, shapes (gy, r) and (c, gx)
+        Region indicators: ``rows_ind @ x @ cols_ind`` sums ``x`` (r, c) over each region.
+    """
+    rows, cols = pyr.shape
+    ri, ci = pyr._index[i]
+    _, r, c = pyr._filters[i].shape
+    flat = None if (len(ri) == rows and len(ci) == cols) else (ri[:, None] * cols + ci[None, :]).ravel()
+    er, ec = edges
+    rows_ind = (np.arange(r)[None, :] >= er[:-1, None]) & (np.arange(r)[None, :] < er[1:, None])
+    cols_ind = (np.arange(c)[:, None] >= ec[None, :-1]) & (np.arange(c)[:, None] < ec[None, 1:])
+    return flat, rows_ind.astype(np.float32), cols_ind.astype(np.float32)
+
+
 class _LevelWork:
     """Preallocated buffers and region-sum matrices of one pyramid level (one frame at a time)."""
 
     def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray]) -> None:
-        rows, cols = pyr.shape
-        ri, ci = pyr._index[i]
         self.filt = pyr._filters[i]
         self.workers = pyr.workers
         k, r, c = self.filt.shape
-        # a cropped level gathers its part of the full spectrum with one flat index
-        self.flat = None if (len(ri) == rows and len(ci) == cols) else (ri[:, None] * cols + ci[None, :]).ravel()
+        # a cropped level gathers its part of the full spectrum with one flat index; regions are
+        # summed by two small matrix products
+        self.flat, self.rows_ind, self.cols_ind = level_geometry(pyr, i, edges)
         self.buf = np.empty((k, r, c), np.complex64)
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
         self.z = np.empty((k, r, c), np.complex64)
@@ -185,13 +214,7 @@ class _LevelWork:
         self.im = np.empty((k, r, c), np.float32)
         self.w = np.empty((k, r, c), np.float32)
         self.phi = np.empty((k, r, c), np.float32)
-        er, ec = edges
-        self.whole = len(er) == 2 and len(ec) == 2
-        # region sums as two small matrix products: rows_ind (gy, r) @ x (r, c) @ cols_ind (c, gx)
-        self.rows_ind = (np.arange(r)[None, :] >= er[:-1, None]) & (np.arange(r)[None, :] < er[1:, None])
-        self.rows_ind = self.rows_ind.astype(np.float32)
-        self.cols_ind = ((np.arange(c)[:, None] >= ec[None, :-1]) & (np.arange(c)[:, None] < ec[None, 1:]))
-        self.cols_ind = self.cols_ind.astype(np.float32)
+        self.whole = self.rows_ind.shape[0] == 1 and self.cols_ind.shape[1] == 1
 
     def step(self, spec: np.ndarray, *, first: bool, keep_anchor: bool) -> tuple[np.ndarray, np.ndarray]:
         """Weighted phase-change sums ``(num, den)`` of one frame, each of shape ``(K * regions,)``."""
@@ -315,11 +338,7 @@ class FastMotionEstimator:
 
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Motion of a batch of consecutive frames (same contract as :meth:`MotionEstimator.process`)."""
-        frames = np.asarray(frames, dtype=np.float32)
-        if frames.ndim == 2:
-            frames = frames[None]
-        if frames.shape[-2:] != self.shape:
-            raise ParameterError(f"frames of shape {frames.shape[-2:]} given to an estimator built for {self.shape}")
+        frames = as_batch(frames, self.shape)
         n = frames.shape[0]
         (gy, gx), (th, tw) = self.grid, self.tile
         tiles = frames[:, : gy * th, : gx * tw].reshape(n, gy, th, gx, tw).transpose(0, 1, 3, 2, 4)

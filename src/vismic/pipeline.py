@@ -381,23 +381,13 @@ def stream_motion(
     done = 0
     for frames in src.iter_batches(batch=batch, roi=roi):
         if done == 0:
-            spread = float(np.std(frames[0]))
-            if not np.isfinite(spread) or spread < 0.25 / 255:
-                raise NoTextureError(
-                    f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} "
-                    "grey levels); choose an ROI on a textured part of the object"
-                )
+            _check_texture(frames, roi, src)
         chunks.append(process(frames))
         done += len(frames)
         if progress is not None:
             progress(done, src.n_frames)
     seconds = time.perf_counter() - t0
-    if done == 0:
-        raise InputError(f"{src.path}: no frames could be read")
-    if done < 2:
-        raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
-    if done < 8:
-        raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to recover a signal")
+    _check_length(done, src)
     return chunks, done, seconds
 
 
