@@ -355,10 +355,14 @@ def stream_motion(
     roi: ROI,
     batch: int,
     progress: ProgressFn | None = None,
+    stop: int | None = None,
+    min_frames: int = 8,
+    what: str = "to recover a signal",
 ) -> tuple[list[np.ndarray], int, float]:
-    """Feed the ROI of every frame batch to a streaming motion estimator.
+    """Feed the ROI of every frame batch (up to frame ``stop``) to a streaming motion estimator.
 
-    The first frame must have texture, and the clip at least 8 frames.
+    The first frame must have texture, and the clip at least ``min_frames`` frames (the error
+    says they are needed ``what``).
 
     Returns
     -------
@@ -379,15 +383,16 @@ def stream_motion(
     t0 = time.perf_counter()
     chunks: list[np.ndarray] = []
     done = 0
-    for frames in src.iter_batches(batch=batch, roi=roi):
+    total = min(src.n_frames, stop) if src.n_frames and stop is not None else (src.n_frames or stop)
+    for frames in src.iter_batches(batch=batch, roi=roi, stop=stop):
         if done == 0:
             _check_texture(frames, roi, src)
         chunks.append(process(frames))
         done += len(frames)
         if progress is not None:
-            progress(done, src.n_frames)
+            progress(done, total)
     seconds = time.perf_counter() - t0
-    _check_length(done, src)
+    _check_length(done, src, min_frames=min_frames, what=what)
     return chunks, done, seconds
 
 
@@ -686,13 +691,13 @@ def _check_texture(frames: np.ndarray | None, roi: ROI, src: FrameSource) -> Non
         )
 
 
-def _check_length(done: int, src: FrameSource) -> None:
+def _check_length(done: int, src: FrameSource, *, min_frames: int = 8, what: str = "to recover a signal") -> None:
     if done == 0:
         raise InputError(f"{src.path}: no frames could be read")
     if done < 2:
         raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
-    if done < 8:
-        raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to recover a signal")
+    if done < min_frames:
+        raise InputError(f"{src.path}: only {done} frames; at least {min_frames} are needed {what}")
 
 
 def prefetched(batches, *, depth: int = 3):

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.signal as ss
 
-from ..errors import InputError, NoTextureError, ParameterError
+from ..errors import NoTextureError, ParameterError
 from ..io import FrameSource, open_source
 from ..io.base import ROI
 from ..motion import MotionEstimator, region_edges
@@ -290,29 +290,18 @@ def stream_cells(
     n : int
         Frames read.
     """
-    chunks: list[np.ndarray] = []
-    first: np.ndarray | None = None
-    done = 0
-    total = src.n_frames
-    total = min(total, max_frames) if total else max_frames
-    for frames in src.iter_batches(batch=batch, roi=roi, stop=max_frames):
-        if first is None:
-            first = np.array(frames[0], dtype=np.float32)
-            spread = float(np.std(first))
-            if not np.isfinite(spread) or spread < 0.25 / 255:
-                raise NoTextureError(
-                    f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} grey "
-                    "levels): there is no texture to measure motion from; choose a textured region"
-                )
-        chunks.append(motion.process(frames))
-        done += len(frames)
-        if progress is not None:
-            progress(done, total)
-    if done == 0 or first is None:
-        raise InputError(f"{src.path}: no frames could be read")
-    if done < MIN_FRAMES:
-        raise InputError(f"{src.path}: only {done} frame(s); {what} needs at least {MIN_FRAMES}")
-    return np.concatenate(chunks, axis=0), first, done
+    from ..pipeline import stream_motion
+
+    first: list[np.ndarray] = []
+
+    def process(frames: np.ndarray) -> np.ndarray:
+        if not first:
+            first.append(np.array(frames[0], dtype=np.float32))
+        return motion.process(frames)
+
+    chunks, done, _ = stream_motion(src, process, roi=roi, batch=batch, progress=progress, stop=max_frames,
+                                    min_frames=MIN_FRAMES, what=f"for {what}")
+    return np.concatenate(chunks, axis=0), first[0], done
 
 
 def displacement_in_band(vel: np.ndarray, *, rate: float, band: tuple[float, float], block: int = 256) -> np.ndarray:
