@@ -21,6 +21,7 @@ signal in radians and makes it insensitive to lighting changes that scale the am
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,8 @@ import scipy.fft as sfft
 from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
-__all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade"]
+__all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade",
+           "jit_kernel", "warm_jit"]
 
 MODES = ("increment", "reference")
 
@@ -197,46 +199,198 @@ def level_geometry(pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray
     return flat, rows_ind.astype(np.float32), cols_ind.astype(np.float32)
 
 
+_KERNEL: list = []
+
+
+def jit_kernel():
+    """The compiled phase step (:func:`vismic._jit.phase_sums`), or None without numba.
+
+    The exact path's per-coefficient phase step runs as one compiled loop when numba is
+    installed (extra ``vismic[jit]``), else as numpy passes; both give the same sums to float32
+    rounding.  Set the environment variable ``VISMIC_JIT=0`` to use numpy even where numba is
+    installed.  The choice is made once per process.
+    """
+    if not _KERNEL:
+        kernel = None
+        if os.environ.get("VISMIC_JIT", "1").strip().lower() not in ("0", "false", "no", "off"):
+            try:
+                from ._jit import phase_sums as kernel
+            except ImportError:
+                kernel = None
+        _KERNEL.append(kernel)
+    return _KERNEL[0]
+
+
+def warm_jit() -> bool:
+    """Load (or compile and cache) the compiled phase step now; False when numba is not used.
+
+    Called before worker processes start, so that they load the cached machine code instead of
+    all compiling it at once.
+    """
+    kernel = jit_kernel()
+    if kernel is None:
+        return False
+    c = np.zeros((2, 8), np.float32)
+    kernel(c, c.copy(), True, np.zeros(2, np.int64), np.array([0, 4], np.int64), np.zeros((1, 1)), np.zeros((1, 1)))
+    return True
+
+
+#: coefficients per block of the phase step (complex64 temporaries of 256 KB: within a core's cache)
+_BLOCK_ELEMENTS = 65536
+#: levels smaller than this (coefficients per band) are inverted whole, all bands in one call
+_PRUNE_MIN_AREA = 128 * 128
+#: prune a band's inverse FFT when its spectrum lies within this fraction of the rows (or columns)
+_PRUNE_BELOW = 0.75
+
+
+def _ifft_inplace(view: np.ndarray, axis: int, workers: int | None) -> None:
+    """Inverse FFT of ``view`` along ``axis``, written back into ``view``."""
+    res = sfft.ifft(view, axis=axis, workers=workers, overwrite_x=True)
+    if res.__array_interface__["data"][0] != view.__array_interface__["data"][0]:
+        view[...] = res  # scipy gave a new array: copy back (not seen with pocketfft, kept for safety)
+
+
+class _BandPlan:
+    """How one band's spectrum is formed and inverted (see :class:`_LevelWork`).
+
+    An analytic band's spectrum fills one half-plane, so for bands whose support lies within a
+    contiguous run ``lo:hi`` of rows (or columns) of the level grid, the first 1-D inverse pass
+    runs over those rows only; the second pass covers the whole grid.  At two orientations that
+    removes a quarter of every band's inverse-FFT work, with the same result.
+    """
+
+    def __init__(self, k: int, filt: np.ndarray, flat: np.ndarray | None) -> None:
+        r, c = filt.shape
+        self.k = k
+        nz = filt != 0
+        rows = np.flatnonzero(nz.any(axis=1))
+        cols = np.flatnonzero(nz.any(axis=0))
+        fr = (rows[-1] + 1 - rows[0]) / r if rows.size else 1.0
+        fc = (cols[-1] + 1 - cols[0]) / c if cols.size else 1.0
+        if min(fr, fc) >= _PRUNE_BELOW:
+            self.axis = None  # inverse over the whole grid
+            sel = (slice(None), slice(None))
+        elif fr <= fc:
+            self.axis = 0  # support within rows lo:hi: first pass along each of those rows
+            self.lo, self.hi = int(rows[0]), int(rows[-1] + 1)
+            sel = (slice(self.lo, self.hi), slice(None))
+        else:
+            self.axis = 1  # support within columns lo:hi: first pass down each of those columns
+            self.lo, self.hi = int(cols[0]), int(cols[-1] + 1)
+            sel = (slice(None), slice(self.lo, self.hi))
+        self.sel = sel
+        self.filt = np.ascontiguousarray(filt[sel])
+        self.src = None if flat is None else np.ascontiguousarray(flat.reshape(r, c)[sel]).ravel()
+
+    def form(self, spec: np.ndarray, dst: np.ndarray, gather: np.ndarray, workers: int | None) -> None:
+        """Band coefficients of one frame into ``dst`` (r, c) from the frame's full spectrum."""
+        part = dst[self.sel]
+        if self.src is None:
+            np.multiply(spec[self.sel], self.filt, out=part)
+        else:
+            g = gather.ravel()[: self.src.size].reshape(self.filt.shape)
+            np.take(spec.ravel(), self.src, out=g.ravel())
+            np.multiply(g, self.filt, out=part)
+        if self.axis is None:
+            res = sfft.ifft2(dst, workers=workers, overwrite_x=True)
+            if res.__array_interface__["data"][0] != dst.__array_interface__["data"][0]:
+                dst[...] = res
+        elif self.axis == 0:
+            dst[: self.lo] = 0
+            dst[self.hi :] = 0
+            _ifft_inplace(part, 1, workers)
+            _ifft_inplace(dst, 0, workers)
+        else:
+            dst[:, : self.lo] = 0
+            dst[:, self.hi :] = 0
+            _ifft_inplace(part, 0, workers)
+            _ifft_inplace(dst, 1, workers)
+
+
 class _LevelWork:
-    """Preallocated buffers and region-sum matrices of one pyramid level (one frame at a time)."""
+    """Preallocated buffers and region-sum matrices of one pyramid level (one frame at a time).
+
+    A band is formed and inverted whole (:class:`_BandPlan`); its phase step then runs over blocks
+    of about :data:`_BLOCK_ELEMENTS` coefficients, so that the temporaries of the elementwise passes
+    stay in the core's cache instead of streaming through main memory once per pass.
+    """
 
     def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray]) -> None:
-        self.filt = pyr._filters[i]
+        filt = pyr._filters[i]
         self.workers = pyr.workers
-        k, r, c = self.filt.shape
-        # a cropped level gathers its part of the full spectrum with one flat index; regions are
+        k, r, c = filt.shape
+        # a cropped level gathers its part of the full spectrum with flat indices; regions are
         # summed by two small matrix products
-        self.flat, self.rows_ind, self.cols_ind = level_geometry(pyr, i, edges)
+        flat, self.rows_ind, self.cols_ind = level_geometry(pyr, i, edges)
+        # small levels: all bands in one multiply and one inverse FFT (per-call costs dominate there)
+        self.plans = [_BandPlan(b, filt[b], flat) for b in range(k)] if r * c >= _PRUNE_MIN_AREA else None
+        self.filt = filt
+        self.flat = flat
+        self.gather = np.empty((r, c), np.complex64) if flat is not None else None
         self.buf = np.empty((k, r, c), np.complex64)
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
-        self.z = np.empty((k, r, c), np.complex64)
-        self.re = np.empty((k, r, c), np.float32)
-        self.im = np.empty((k, r, c), np.float32)
-        self.w = np.empty((k, r, c), np.float32)
-        self.phi = np.empty((k, r, c), np.float32)
+        step = max(1, min(r, _BLOCK_ELEMENTS // c))
+        self.blocks = [(a, min(a + step, r)) for a in range(0, r, step)]
+        self.z = np.empty((step, c), np.complex64)
+        self.re = np.empty((step, c), np.float32)
+        self.im = np.empty((step, c), np.float32)
+        self.w = np.empty((step, c), np.float32)
+        self.phi = np.empty((step, c), np.float32)
         self.whole = self.rows_ind.shape[0] == 1 and self.cols_ind.shape[1] == 1
+        self.k = k
+        self.grid = (self.rows_ind.shape[0], self.cols_ind.shape[1])
+        self.n_regions = self.grid[0] * self.grid[1]
+        er, ec = edges
+        self.rowreg = (np.searchsorted(er, np.arange(r), side="right") - 1).astype(np.int64)
+        self.colseg = np.asarray(ec, np.int64)
 
     def step(self, spec: np.ndarray, *, first: bool, keep_anchor: bool) -> tuple[np.ndarray, np.ndarray]:
         """Weighted phase-change sums ``(num, den)`` of one frame, each of shape ``(K * regions,)``."""
-        sub = spec if self.flat is None else np.take(spec.ravel(), self.flat).reshape(self.buf.shape[1:])
-        np.multiply(sub[None], self.filt, out=self.buf)
-        coeffs = sfft.ifft2(self.buf, axes=(-2, -1), workers=self.workers, overwrite_x=True)
-        if first:
-            np.conjugate(coeffs, out=self.anchor_conj)
-        np.multiply(coeffs, self.anchor_conj, out=self.z)
-        if not keep_anchor:
-            np.conjugate(coeffs, out=self.anchor_conj)
-        # arctan2 on contiguous float32 is several times faster than np.angle on complex64
-        np.copyto(self.re, self.z.real)
-        np.copyto(self.im, self.z.imag)
-        np.arctan2(self.im, self.re, out=self.phi)
-        np.abs(self.z, out=self.w)
-        np.multiply(self.w, self.phi, out=self.phi)
-        if self.whole:
-            return self.phi.sum(axis=(1, 2), dtype=np.float64), self.w.sum(axis=(1, 2), dtype=np.float64)
-        num = np.matmul(np.matmul(self.rows_ind, self.phi), self.cols_ind)
-        den = np.matmul(np.matmul(self.rows_ind, self.w), self.cols_ind)
-        return num.reshape(-1).astype(np.float64), den.reshape(-1).astype(np.float64)
+        m = self.n_regions
+        num = np.zeros(self.k * m)
+        den = np.zeros(self.k * m)
+        kernel = jit_kernel()
+        if self.plans is None:
+            sub = spec
+            if self.flat is not None:
+                np.take(spec.ravel(), self.flat, out=self.gather.ravel())
+                sub = self.gather
+            np.multiply(sub[None], self.filt, out=self.buf)
+            res = sfft.ifft2(self.buf, axes=(-2, -1), workers=self.workers, overwrite_x=True)
+            if res.__array_interface__["data"][0] != self.buf.__array_interface__["data"][0]:
+                self.buf[...] = res
+        for b in range(self.k):
+            coeffs = self.buf[b]
+            anchor = self.anchor_conj[b]
+            if self.plans is not None:
+                self.plans[b].form(spec, coeffs, self.gather, self.workers)
+            if first:
+                np.conjugate(coeffs, out=anchor)
+            if kernel is not None:
+                kernel(coeffs.view(np.float32), anchor.view(np.float32), keep_anchor, self.rowreg, self.colseg,
+                       num[b * m : (b + 1) * m].reshape(self.grid), den[b * m : (b + 1) * m].reshape(self.grid))
+                continue
+            for r0, r1 in self.blocks:
+                h = r1 - r0
+                cb, ab = coeffs[r0:r1], anchor[r0:r1]
+                z, re, im, w, phi = self.z[:h], self.re[:h], self.im[:h], self.w[:h], self.phi[:h]
+                np.multiply(cb, ab, out=z)
+                if not keep_anchor:
+                    np.conjugate(cb, out=ab)
+                # arctan2 on contiguous float32 is several times faster than np.angle on complex64
+                np.copyto(re, z.real)
+                np.copyto(im, z.imag)
+                np.arctan2(im, re, out=phi)
+                np.abs(z, out=w)
+                if self.whole:
+                    num[b] += float(np.dot(w.ravel(), phi.ravel()))  # sum(w * phi) without a product array
+                    den[b] += float(w.sum(dtype=np.float64))
+                else:
+                    np.multiply(w, phi, out=phi)
+                    ri = self.rows_ind[:, r0:r1]
+                    num[b * m : (b + 1) * m] += (ri @ phi @ self.cols_ind).ravel()
+                    den[b * m : (b + 1) * m] += (ri @ w @ self.cols_ind).ravel()
+        return num, den
 
 
 class FastMotionEstimator:

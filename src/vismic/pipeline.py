@@ -7,6 +7,7 @@ listenable copy at a standard rate, a JSON sidecar and optionally a spectrogram,
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -25,7 +26,7 @@ from .errors import InputError, NoTextureError, ParameterError
 from .fuse import fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
-from .motion import MODES, FastMotionEstimator, MotionEstimator
+from .motion import MODES, FastMotionEstimator, MotionEstimator, warm_jit
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
@@ -459,6 +460,11 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 _WORKER_CACHE = threading.local()
 
 
+def _task_key(task: dict) -> str:
+    """What makes two tasks share an estimator (input, parameters, ROI, declared length)."""
+    return json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames")], sort_keys=True)
+
+
 def motion_range(task: dict) -> dict:
     """Per-channel motion of frames ``[start, stop)`` of an input, computed on its own.
 
@@ -483,7 +489,7 @@ def motion_range(task: dict) -> dict:
     params = RecoveryParams.from_dict(task["params"])
     roi = ROI(*task["roi"])
     start, stop = int(task["start"]), int(task["stop"])
-    key = json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames")], sort_keys=True)
+    key = _task_key(task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est = getattr(_WORKER_CACHE, "estimator", None) if getattr(_WORKER_CACHE, "key", None) == key else None
@@ -558,6 +564,9 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
         store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
     facts: dict = {"processes": 1, "chunk_frames": params.chunk}  # the parallel path may use smaller chunks
+    if isinstance(est, MotionEstimator):
+        # compiled now, in this process, so that workers load it from numba's cache
+        facts["phase_step"] = "numba" if warm_jit() else "numpy"
     if not parallel:
         signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
         facts["chunks_resumed"] = resumed
@@ -586,22 +595,32 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     if progress is not None:
         progress(done, n)
     own = None
-    if executor is None:
+    # With a local pool this process works too: it takes chunks from the back of the list while
+    # the pool's workers (one fewer than ``procs``) start up and take them from the front.
+    local_lane = executor is None
+    if executor is None and len(todo) >= 2:
         import concurrent.futures as cf
         import multiprocessing as mp
 
         if "forkserver" in mp.get_all_start_methods():
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["vismic.pipeline"])  # workers fork with numpy/scipy/av imported
+            # workers fork with numpy/scipy/av (and numba, when used) imported
+            ctx.set_forkserver_preload(["vismic.pipeline"] + ["vismic._jit"] * (facts.get("phase_step") == "numba"))
         else:  # pragma: no cover - not Linux
             ctx = mp.get_context("spawn")
-        own = executor = cf.ProcessPoolExecutor(max_workers=min(procs, max(1, len(todo))), mp_context=ctx)
-        facts["processes"] = min(procs, max(1, len(todo)))
+        n_pool = min(procs - 1, len(todo) - 1)
+        own = executor = cf.ProcessPoolExecutor(max_workers=n_pool, mp_context=ctx)
+        facts["processes"] = 1 + n_pool
+    elif executor is None:
+        facts["processes"] = 1
     else:
         facts["processes"] = "dask"
     seen: set[str] = set()
     ends = n
     broken = False
+
+    def task(i: int) -> dict:
+        return {**base, "start": spans[i][0], "stop": spans[i][1]}
 
     def in_this_process(i: int) -> dict:
         # Worker processes that die at start-up: typically a script that calls vismic at import
@@ -614,48 +633,78 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
                 "`if __name__ == \"__main__\":`); continuing in one process",
                 stacklevel=5,
             )
-        return motion_range({**base, "start": spans[i][0], "stop": spans[i][1]})
+        return motion_range(task(i))
 
     def pool_broke(exc: BaseException) -> bool:
         return own is not None and type(exc).__name__ == "BrokenProcessPool"
 
+    weight = np.zeros(est.n_channels)
+    for _, w in results.values():
+        weight += w
+
+    def record(i: int, res: dict) -> None:
+        nonlocal ends, done
+        a, b = spans[i]
+        sig = res["signals"]
+        for msg in res["warnings"]:
+            if msg not in seen:
+                seen.add(msg)
+                warnings.warn(msg, stacklevel=5)
+        out[a : a + len(sig)] = sig
+        weight[:] += res["weight"]
+        if len(sig) < b - a:
+            ends = min(ends, a + len(sig))
+        elif store is not None:
+            store.save(a, b, sig, res["weight"])
+        done += len(sig)
+        if progress is not None:
+            progress(done, n)
+
+    pending = collections.deque(todo)
+    inflight: dict = {}  # future -> chunk index, oldest first
+    # a local pool gets one chunk queued behind each running one; Dask gets everything at once
+    limit = n_pool + 1 if own is not None else len(todo)
+    pool_failed = False  # the local pool broke: the rest runs here
+
+    def submit_more() -> None:
+        nonlocal pool_failed
+        while pending and len(inflight) < limit and executor is not None and not pool_failed:
+            i = pending.popleft()
+            try:
+                inflight[_submit(executor, task(i))] = i
+            except Exception as exc:
+                if not pool_broke(exc):
+                    raise
+                pool_failed = True
+                pending.appendleft(i)
+
+    if local_lane:
+        # this process's own chunks reuse the estimator built above (same key as motion_range's)
+        _WORKER_CACHE.key, _WORKER_CACHE.estimator = _task_key(base), est
     try:
-        futures = []
-        submit_failed = False
-        for i in todo:
-            try:
-                fut = None if submit_failed else _submit(executor, {**base, "start": spans[i][0], "stop": spans[i][1]})
-            except Exception as exc:
-                if not pool_broke(exc):
-                    raise
-                fut, submit_failed = None, True
-            futures.append((i, fut))
-        weight = np.zeros(est.n_channels)
-        for _, w in results.values():
-            weight += w
-        for i, fut in futures:
-            try:
-                res = fut.result() if fut is not None else in_this_process(i)
-            except Exception as exc:
-                if not pool_broke(exc):
-                    raise
-                res = in_this_process(i)
-            a, b = spans[i]
-            sig = res["signals"]
-            for msg in res["warnings"]:
-                if msg not in seen:
-                    seen.add(msg)
-                    warnings.warn(msg, stacklevel=4)
-            out[a : a + len(sig)] = sig
-            weight += res["weight"]
-            if len(sig) < b - a:
-                ends = min(ends, a + len(sig))
-            elif store is not None:
-                store.save(a, b, sig, res["weight"])
-            done += len(sig)
-            if progress is not None:
-                progress(done, n)
+        submit_more()
+        while pending or inflight:
+            finished = [f for f in inflight if f.done()]
+            if not finished and pending and (local_lane or pool_failed):
+                i = pending.pop()  # from the back: the pool works from the front
+                record(i, in_this_process(i) if pool_failed else motion_range(task(i)))
+                continue
+            if not finished:
+                finished = [next(iter(inflight))]  # block on the oldest
+            for fut in finished:
+                i = inflight.pop(fut)
+                try:
+                    res = fut.result()
+                except Exception as exc:
+                    if not pool_broke(exc):
+                        raise
+                    pool_failed = True
+                    res = in_this_process(i)
+                record(i, res)
+            submit_more()
     finally:
+        if local_lane:
+            _WORKER_CACHE.key = _WORKER_CACHE.estimator = None
         if own is not None:
             own.shutdown(wait=True, cancel_futures=True)
     est.mean_weight = weight
