@@ -69,6 +69,11 @@ def _grey(arr: np.ndarray, where: str, full_scale: float | None = None) -> np.nd
 
 def _check_values(grey: np.ndarray, where: str, first: int = 0) -> None:
     """Raise InputError naming the first frame of ``grey`` holding NaN, inf or absurd magnitudes."""
+    if grey.size == 0:
+        return
+    hi, lo = float(np.max(grey)), float(np.min(grey))  # NaN propagates through both
+    if -MAX_ABS <= lo and hi <= MAX_ABS:
+        return  # the common case: two passes, no temporaries
     finite = np.isfinite(grey)
     with np.errstate(invalid="ignore"):
         huge = finite & (np.abs(grey) > MAX_ABS)
@@ -287,8 +292,17 @@ class NpySource(FrameSource):
         rows, cols = self.shape
         sl = roi.check(rows, cols).slices() if roi is not None else (slice(None), slice(None))
         stop = self.n_frames if stop is None else min(stop, self.n_frames)
+        plain = self._arr.ndim == 3 and self._arr.dtype.kind in "ui" and self._arr.dtype.itemsize <= 2
+        scale = np.float32(_scale_for(self._arr.dtype) if self._full_scale is None else 1.0 / self._full_scale)
         for i in range(start, stop, batch):
-            chunk = np.asarray(self._arr[i : min(i + batch, stop)])
-            grey = np.stack([_grey(a, self.path, self._full_scale) for a in chunk])[(slice(None), *sl)]
+            j = min(i + batch, stop)
+            if plain:
+                # grey integer frames: crop the mapped frames, then convert and scale in one pass
+                part = self._arr[i:j, sl[0], sl[1]]
+                grey = np.empty(part.shape, np.float32)
+                np.multiply(part, scale, out=grey, casting="unsafe")
+            else:
+                chunk = np.asarray(self._arr[i:j])
+                grey = np.stack([_grey(a, self.path, self._full_scale) for a in chunk])[(slice(None), *sl)]
             _check_values(grey, self.path, i)
             yield grey

@@ -210,7 +210,8 @@ class VideoSource(FrameSource):
         d.update(codec=self.codec, pix_fmt=self.pix_fmt)
         return d
 
-    def _to_grey(self, frame) -> np.ndarray:
+    def _to_grey(self, frame, sl: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
+        """Frame as float32 grey in [0, 1], cropped to ``sl`` (before conversion where possible)."""
         fmt = frame.format
         name = fmt.name
         w, h = frame.width, frame.height
@@ -226,13 +227,16 @@ class VideoSource(FrameSource):
                 if row < w * step or buf.size < h * row:
                     raise ValueError(f"plane of {buf.size} samples does not hold {w}x{h} pixels")
                 arr = buf[: h * row].reshape(h, row)[:, : w * step : step]
+                arr = arr[sl]
                 if name.startswith(("p010", "p016")):
                     arr = arr >> (16 - bits) if bits < 16 else arr
-                return arr.astype(np.float32) * np.float32(1.0 / (2**bits - 1))
+                grey = np.empty(arr.shape, np.float32)  # convert and scale in one pass
+                np.multiply(arr, np.float32(1.0 / (2**bits - 1)), out=grey, casting="unsafe")
+                return grey
             if bits > 8:
-                rgb = frame.to_ndarray(format="rgb48le").astype(np.float32) * np.float32(1.0 / 65535)
+                rgb = frame.to_ndarray(format="rgb48le")[sl].astype(np.float32) * np.float32(1.0 / 65535)
             else:
-                rgb = frame.to_ndarray(format="rgb24").astype(np.float32) * np.float32(1.0 / 255)
+                rgb = frame.to_ndarray(format="rgb24")[sl].astype(np.float32) * np.float32(1.0 / 255)
         except (ValueError, TypeError, NotImplementedError) as exc:
             raise VideoReadError(
                 f"{self.path}: frames in pixel format {name!r} cannot be converted to grey ({exc})"
@@ -318,7 +322,7 @@ class VideoSource(FrameSource):
                     corrupt += bool(getattr(frame, "is_corrupt", False))
                     t = frame.time
                     times.append(float(t) if t is not None else math.nan)
-                    buf.append(self._to_grey(frame)[sl])
+                    buf.append(self._to_grey(frame, sl))
                     used += 1
                     if len(buf) == batch:
                         yield np.stack(buf)
