@@ -214,6 +214,7 @@ def _child(spec: dict) -> dict:
             "cpu_s": cpu_main + cpu_kids,
             "cpu_children_s": cpu_kids,
             "processes": rec.timings.get("processes"),
+            "phase_step": rec.timings.get("phase_step"),
             "motion_s": rec.timings["motion_s"],
             "fuse_s": rec.timings["fuse_s"],
             "grid": list(rec.params.grid),
@@ -369,7 +370,7 @@ def _long_mp4(path: Path, n: int, seed: int) -> float:
 
 # --------------------------------------------------------------------------- parent side
 def _run_child(spec: dict) -> dict:
-    env = {**os.environ, **br.CHILD_ENV}
+    env = {**os.environ, **br.CHILD_ENV, **spec.get("env", {})}
     load = os.getloadavg()[0]
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
                           capture_output=True, text=True, env=env)
@@ -430,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mem-frames", help="comma-separated clip lengths of the memory section, multiples of "
                     f"{SEGMENT} (default 1000,10000,100000); with three, the last gets the long-clip treatment")
     ap.add_argument("--memory-only", action="store_true", help="run only the memory section")
+    ap.add_argument("--exact-only", action="store_true",
+                    help="run only the exact-mode target: the reference and vismic at the reference's settings "
+                         "(1 and 2 processes) at every size, .npy and .mp4, with the equality checks (~6 min)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -450,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         mem_lengths = [int(v) for v in args.mem_frames.split(",")]
     if args.memory_only:
         frames = {}
+    if args.exact_only:
+        mem_lengths = []
 
     print("# vismic scale/speed benchmark (issue 4)")
     print()
@@ -520,16 +526,27 @@ def main(argv: list[str] | None = None) -> int:
                           f"same {ref['frames']} frames to {ref['check_rel_err']:.1e} of their RMS (max abs diff)")
             cases = [("exact, reference settings, 1 process", {**LIKE_REF, "processes": 1}, "ref1"),
                      ("exact, reference settings, 2 processes", {**LIKE_REF, "processes": 2}, "ref2"),
+                     ("exact, reference settings, 2 processes, VISMIC_JIT=0", {**LIKE_REF, "processes": 2}, "ref2np",
+                      {"VISMIC_JIT": "0"}),
                      ("exact, defaults, 2 processes", {"processes": 2}, "exact2"),
                      ("fast, 1 process", {"mode": "fast", "processes": 1}, "fast1"),
                      ("fast, 2 processes", {"mode": "fast", "processes": 2}, "fast2")]
+            if args.exact_only:
+                cases = cases[:3]
             for kind in kinds:
-                for name, params, key in cases:
-                    r = vismic(label, f[kind], {**params, "chunk": chunk}, key=f"{label}{kind}{key}")
+                for name, params, key, *env in cases:
+                    r = vismic(label, f[kind], {**params, "chunk": chunk}, key=f"{label}{kind}{key}",
+                               **({"env": env[0]} if env else {}))
                     rows.append((f"{name} {label}", kind, r, ref))
                     notes.append(f"{name} {label} {kind}: {r['channels']} channels (grid {r['grid'][0]}x"
-                                 f"{r['grid'][1]}, {r['scales']} scales), processes={r['processes']}, motion "
+                                 f"{r['grid'][1]}, {r['scales']} scales), processes={r['processes']}, "
+                                 f"phase step {r.get('phase_step') or '-'}, motion "
                                  f"{r['motion_s']:.2f} s, fuse {r['fuse_s']:.2f} s, estimated SNR {r['snr_est_db']} dB")
+                if args.exact_only:
+                    x, y = audio[f"{label}{kind}ref1"], audio[f"{label}{kind}ref2"]
+                    same = "identical" if np.array_equal(x, y) else f"max abs diff {np.max(np.abs(x - y)):.1e}"
+                    checks.append(f"{label} {kind}: ref1 vs ref2 (1 vs 2 processes): final audio {same}")
+                    continue
                 r = _run_child({"kind": "decode", "path": str(f[kind]), "label": label})
                 rows.append((f"decode only {label}", kind, r, None))
                 for a, b in (("ref1", "ref2"), ("fast1", "fast2")):
@@ -539,10 +556,14 @@ def main(argv: list[str] | None = None) -> int:
                 c, s_exact, s_fast = _corr_snr(audio[f"{label}{kind}exact2"], audio[f"{label}{kind}fast2"],
                                                truths[label])
                 quality.append(f"| pink | {label} | {kind} | {n} | {c:.4f} | {s_exact:.1f} | {s_fast:.1f} |")
+            if big and args.exact_only:
+                f[".avi"].unlink(missing_ok=True)
+                f[".npy"].unlink(missing_ok=True)
+                big = False
             if big:
                 r = _run_child({"kind": "decode", "path": str(f[".avi"]), "label": label})
                 lossless.append((f"decode only {label}", ".avi (FFV1)", r, None))
-                for name, params, _key in cases[3:]:
+                for name, params, _key in cases[4:]:
                     r = vismic(label, f[".avi"], {**params, "chunk": chunk})
                     lossless.append((f"{name} {label}", ".avi (FFV1)", r, ref))
             for k in kinds + [".avi"]:
@@ -573,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                     kind = f".mp4 CRF {crf}"
                     r = _run_child({"kind": "decode", "path": str(mp4), "label": label})
                     crf_rows.append((f"decode only {label}", kind, r, None))
-                    for name, params, key in cases[3:]:
+                    for name, params, key in cases[4:]:
                         r = vismic(label, mp4, {**params, "chunk": chunk}, key=f"crf{crf}{key}")
                         crf_rows.append((f"{name} {label}", kind, r, ref))
                     s_fast = snr(truths[label], audio[f"crf{crf}fast2"], max_lag=8)
@@ -587,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
                 scene = _scene(shape, other_frames, seed=11, texture="white")
                 npy = tmpd / "white.npy"
                 _write_inputs(scene, npy, None)
-                for _name, params, key in cases[2:]:
+                for _name, params, key in cases[3:]:
                     if key != "fast1":
                         vismic(label, npy, {**params, "chunk": max(16, -(-other_frames // 4))}, key=f"white{key}")
                 c, s_exact, s_fast = _corr_snr(audio["whiteexact2"], audio["whitefast2"],
@@ -635,38 +656,40 @@ def main(argv: list[str] | None = None) -> int:
         print()
         _table(rows)
         print()
-        print("## Lossless FFV1 input at 192x192 (decode-bound)")
+        if not args.exact_only:
+            print("## Lossless FFV1 input at 192x192 (decode-bound)")
+            print()
+            _table(lossless)
+            print()
+            print("## H.264 bitrate at 192x192: decode cost and what survives of a 0.01 px motion")
+            print()
+            print("| CRF | bytes/frame | SNR of fast, 2 processes, dB |")
+            print("|---:|---:|---:|")
+            if "192x192" in mp4_bytes:
+                s18 = _corr_snr(audio["192x192.mp4fast2"], audio["192x192.mp4fast2"], truths["192x192"])[1]
+                print(f"| {CRF} (main table) | {mp4_bytes['192x192']:.0f} | {s18:.1f} |")
+            for crf, per_frame, s in bitrate:
+                print(f"| {crf} | {per_frame:.0f} | {s:.1f} |")
+            s_npy = _corr_snr(audio["192x192.npyfast2"], audio["192x192.npyfast2"], truths["192x192"])[1]
+            print(f"| raw .npy | {192 * 192} | {s_npy:.1f} |")
+            print()
+            _table(crf_rows)
+            print()
+            print("## Fast mode against the exact path (default settings, 2 processes)")
+            print()
+            print("| texture | size | input | frames | corr(fast, exact) | SNR exact dB | SNR fast dB |")
+            print("|---|---|---|---:|---:|---:|---:|")
+            for line in quality:
+                print(line)
+            print()
+            print("SNR: vismic.metrics.snr against the scene's truth high-passed at rate/40 (lag within 8 samples); "
+                  "correlation: vismic.metrics.correlation of the two final audio signals (lag within 8 samples).")
+            print()
+    if mem_rows:
+        print("## Memory against clip length (192x192 H.264, 2 processes, chunk 2048 unless said)")
         print()
-        _table(lossless)
+        _table(mem_rows)
         print()
-        print("## H.264 bitrate at 192x192: decode cost and what survives of a 0.01 px motion")
-        print()
-        print("| CRF | bytes/frame | SNR of fast, 2 processes, dB |")
-        print("|---:|---:|---:|")
-        if "192x192" in mp4_bytes:
-            s18 = _corr_snr(audio["192x192.mp4fast2"], audio["192x192.mp4fast2"], truths["192x192"])[1]
-            print(f"| {CRF} (main table) | {mp4_bytes['192x192']:.0f} | {s18:.1f} |")
-        for crf, per_frame, s in bitrate:
-            print(f"| {crf} | {per_frame:.0f} | {s:.1f} |")
-        s_npy = _corr_snr(audio["192x192.npyfast2"], audio["192x192.npyfast2"], truths["192x192"])[1]
-        print(f"| raw .npy | {192 * 192} | {s_npy:.1f} |")
-        print()
-        _table(crf_rows)
-        print()
-        print("## Fast mode against the exact path (default settings, 2 processes)")
-        print()
-        print("| texture | size | input | frames | corr(fast, exact) | SNR exact dB | SNR fast dB |")
-        print("|---|---|---|---:|---:|---:|---:|")
-        for line in quality:
-            print(line)
-        print()
-        print("SNR: vismic.metrics.snr against the scene's truth high-passed at rate/40 (lag within 8 samples); "
-              "correlation: vismic.metrics.correlation of the two final audio signals (lag within 8 samples).")
-        print()
-    print("## Memory against clip length (192x192 H.264, 2 processes, chunk 2048 unless said)")
-    print()
-    _table(mem_rows)
-    print()
     if dask_rows:
         print("## Dask LocalCluster (2 single-threaded workers) on the 192x192 .npy clip")
         print()
