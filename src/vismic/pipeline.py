@@ -576,8 +576,9 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     _check_texture(next(src.iter_batches(batch=1, roi=roi, stop=1), None), roi, src)
     size = params.chunk
     if executor is None:
-        # at least two chunks per process, so that short clips of large frames use every core
-        size = max(min(size, 128), min(size, -(-n // (2 * procs))))
+        # at least four chunks per process: short clips of large frames use every core, and the
+        # share of the last chunk (which one process finishes alone) stays small
+        size = max(min(size, 128), min(size, -(-n // (4 * procs))))
     spans = _chunks(n, size)
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
             "shape": [roi.h, roi.w], "n_frames": src.n_frames}
@@ -668,7 +669,10 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
     def submit_more() -> None:
         nonlocal pool_failed
-        while pending and len(inflight) < limit and executor is not None and not pool_failed:
+        # with this process working too, the pool never takes the last pending chunk: this process
+        # takes it when it is free (else the pool would run the tail alone while this one waits)
+        keep = 1 if own is not None else 0
+        while len(pending) > keep and len(inflight) < limit and executor is not None and not pool_failed:
             i = pending.popleft()
             try:
                 inflight[_submit(executor, task(i))] = i
