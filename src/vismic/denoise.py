@@ -7,13 +7,20 @@ float64 array; none changes its input.
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal as ss
 
 from .errors import ParameterError
 
 __all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "DENOISERS"]
 
 DENOISERS = ("none", "specsub")
+
+
+def _signal():
+    """scipy.signal, imported on first use: it takes ~0.7 s to import, which every worker process
+    (they import :mod:`vismic.pipeline`, hence this module) and every CLI start would pay."""
+    import scipy.signal
+
+    return scipy.signal
 
 
 def _check(x: np.ndarray, rate: float) -> np.ndarray:
@@ -36,10 +43,10 @@ def highpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 3) -> np
     if cutoff <= 0:
         return x - x.mean()
     _check_cutoff(cutoff, rate)
-    sos = ss.butter(order, cutoff, btype="highpass", fs=rate, output="sos")
+    sos = _signal().butter(order, cutoff, btype="highpass", fs=rate, output="sos")
     x = x - x.mean()
     padlen = min(len(x) - 1, 3 * (2 * len(sos) + 1) * 4)
-    return ss.sosfiltfilt(sos, x, padlen=padlen)
+    return _signal().sosfiltfilt(sos, x, padlen=padlen)
 
 
 def _check_cutoff(cutoff: float, rate: float) -> None:
@@ -60,9 +67,9 @@ def highpass_columns(x: np.ndarray, *, rate: float, cutoff: float, order: int = 
     if cutoff <= 0:
         return x
     _check_cutoff(cutoff, rate)
-    sos = ss.butter(order, cutoff, btype="highpass", fs=rate, output="sos")
+    sos = _signal().butter(order, cutoff, btype="highpass", fs=rate, output="sos")
     padlen = min(x.shape[0] - 1, 3 * (2 * len(sos) + 1) * 4)
-    return ss.sosfiltfilt(sos, x, axis=0, padlen=padlen)
+    return _signal().sosfiltfilt(sos, x, axis=0, padlen=padlen)
 
 
 def detect_lines(
@@ -90,7 +97,7 @@ def detect_lines(
     if n < 64:
         return []
     nper = min(n, int(2 ** np.ceil(np.log2(max(rate, 64)))))  # ~1 Hz resolution or the clip
-    f, p = ss.welch(x, fs=rate, nperseg=nper)
+    f, p = _signal().welch(x, fs=rate, nperseg=nper)
     df = f[1] - f[0]
     found: dict[float, float] = {}
     for base in mains:
@@ -123,8 +130,8 @@ def notch(x: np.ndarray, *, rate: float, freqs, q: float = 30.0) -> np.ndarray:
             raise ParameterError(
                 f"notch frequency {f0:g} Hz is too low for a {rate:g} Hz signal (at least {rate * 1e-6:g} Hz)"
             )
-        b, a = ss.iirnotch(f0, q, fs=rate)
-        x = ss.filtfilt(b, a, x, padlen=min(len(x) - 1, 3 * max(len(a), len(b))))
+        b, a = _signal().iirnotch(f0, q, fs=rate)
+        x = _signal().filtfilt(b, a, x, padlen=min(len(x) - 1, 3 * max(len(a), len(b))))
     return x
 
 
@@ -164,7 +171,7 @@ def spectral_subtract(
     if n < 64:
         return x.copy()
     hop = max(1, min(int(round(hop_s * rate)), win // 4))
-    stft = ss.ShortTimeFFT(ss.windows.hann(win, sym=False), hop=hop, fs=rate)
+    stft = _signal().ShortTimeFFT(_signal().windows.hann(win, sym=False), hop=hop, fs=rate)
     spec = stft.stft(x)
     power = np.abs(spec) ** 2
     q = np.quantile(power, noise_quantile, axis=1, keepdims=True)

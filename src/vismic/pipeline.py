@@ -460,6 +460,16 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 _WORKER_CACHE = threading.local()
 
 
+def _import_quietly(name: str) -> None:
+    """Import module ``name`` (in a background thread); a failure surfaces later, where it is used."""
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except Exception:  # pragma: no cover - the real import, at the point of use, reports it
+        pass
+
+
 def _task_key(task: dict) -> str:
     """What makes two tasks share an estimator (input, parameters, ROI, declared length)."""
     return json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames")], sort_keys=True)
@@ -605,8 +615,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
         if "forkserver" in mp.get_all_start_methods():
             ctx = mp.get_context("forkserver")
-            # workers fork with numpy/scipy/av (and numba, when used) imported
-            ctx.set_forkserver_preload(["vismic.pipeline"] + ["vismic._jit"] * (facts.get("phase_step") == "numba"))
+            # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
+            ctx.set_forkserver_preload(["vismic._warm" if facts.get("phase_step") == "numba" else "vismic.pipeline"])
         else:  # pragma: no cover - not Linux
             ctx = mp.get_context("spawn")
         n_pool = min(procs - 1, len(todo) - 1)
@@ -933,6 +943,8 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     shape = (roi.h, roi.w)
     est, scales, grid = build_estimator(params, shape, n_frames=src.n_frames)
 
+    # post-processing needs scipy.signal (~0.5 s to import): import it while the motion runs
+    threading.Thread(target=_import_quietly, args=("scipy.signal",), daemon=True).start()
     signals, done, t_motion, run_info = _motion(src, est, params, roi, progress=progress, checkpoint=checkpoint,
                                                 executor=executor, rate=rate)
 
