@@ -31,7 +31,7 @@ from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
 __all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade",
-           "jit_kernel", "warm_jit"]
+           "jit_kernel", "jit_wanted", "warm_jit"]
 
 MODES = ("increment", "reference")
 
@@ -212,13 +212,26 @@ def jit_kernel():
     """
     if not _KERNEL:
         kernel = None
-        if os.environ.get("VISMIC_JIT", "1").strip().lower() not in ("0", "false", "no", "off"):
+        if _jit_allowed():
             try:
                 from ._jit import phase_sums as kernel
             except ImportError:
                 kernel = None
         _KERNEL.append(kernel)
     return _KERNEL[0]
+
+
+def _jit_allowed() -> bool:
+    return os.environ.get("VISMIC_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def jit_wanted() -> bool:
+    """Whether :func:`jit_kernel` will find the compiled phase step (checked without importing numba)."""
+    if _KERNEL:
+        return _KERNEL[0] is not None
+    import importlib.util
+
+    return _jit_allowed() and importlib.util.find_spec("numba") is not None
 
 
 def warm_jit() -> bool:

@@ -26,7 +26,7 @@ from .errors import InputError, NoTextureError, ParameterError
 from .fuse import fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
-from .motion import MODES, FastMotionEstimator, MotionEstimator, warm_jit
+from .motion import MODES, FastMotionEstimator, MotionEstimator, jit_wanted, warm_jit
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
@@ -574,8 +574,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
         store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
     facts: dict = {"processes": 1, "chunk_frames": params.chunk}  # the parallel path may use smaller chunks
-    if isinstance(est, MotionEstimator):
-        # compiled now, in this process, so that workers load it from numba's cache
+    exact = isinstance(est, MotionEstimator)
+    if exact and not parallel:
         facts["phase_step"] = "numba" if warm_jit() else "numpy"
     if not parallel:
         signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
@@ -605,30 +605,12 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     done = sum(spans[i][1] - spans[i][0] for i in results)
     if progress is not None:
         progress(done, n)
-    own = None
-    # With a local pool this process works too: it takes chunks from the back of the list while
-    # the pool's workers (one fewer than ``procs``) start up and take them from the front.
-    local_lane = executor is None
-    if executor is None and len(todo) >= 2:
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
-        if "forkserver" in mp.get_all_start_methods():
-            ctx = mp.get_context("forkserver")
-            # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
-            ctx.set_forkserver_preload(["vismic._warm" if facts.get("phase_step") == "numba" else "vismic.pipeline"])
-        else:  # pragma: no cover - not Linux
-            ctx = mp.get_context("spawn")
-        n_pool = min(procs - 1, len(todo) - 1)
-        own = executor = cf.ProcessPoolExecutor(max_workers=n_pool, mp_context=ctx)
-        facts["processes"] = 1 + n_pool
-    elif executor is None:
-        facts["processes"] = 1
-    else:
-        facts["processes"] = "dask"
     seen: set[str] = set()
     ends = n
     broken = False
+    weight = np.zeros(est.n_channels)
+    for _, w in results.values():
+        weight += w
 
     def task(i: int) -> dict:
         return {**base, "start": spans[i][0], "stop": spans[i][1]}
@@ -645,13 +627,6 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
                 stacklevel=5,
             )
         return motion_range(task(i))
-
-    def pool_broke(exc: BaseException) -> bool:
-        return own is not None and type(exc).__name__ == "BrokenProcessPool"
-
-    weight = np.zeros(est.n_channels)
-    for _, w in results.values():
-        weight += w
 
     def record(i: int, res: dict) -> None:
         nonlocal ends, done
@@ -671,59 +646,20 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         if progress is not None:
             progress(done, n)
 
-    pending = collections.deque(todo)
-    inflight: dict = {}  # future -> chunk index, oldest first
-    # a local pool gets one chunk queued behind each running one; Dask gets everything at once
-    limit = n_pool + 1 if own is not None else len(todo)
-    pool_failed = False  # the local pool broke: the rest runs here
-
-    def submit_more() -> None:
-        nonlocal pool_failed
-        # with this process working too, the pool never takes the last pending chunk: this process
-        # takes it when it is free (else the pool would run the tail alone while this one waits)
-        keep = 1 if own is not None else 0
-        while len(pending) > keep and len(inflight) < limit and executor is not None and not pool_failed:
-            i = pending.popleft()
-            try:
-                inflight[_submit(executor, task(i))] = i
-            except Exception as exc:
-                if not pool_broke(exc):
-                    raise
-                pool_failed = True
-                pending.appendleft(i)
-
-    if local_lane:
-        # this process's own chunks reuse the estimator built above (same key as motion_range's)
-        _WORKER_CACHE.key, _WORKER_CACHE.estimator = _task_key(base), est
-    try:
-        submit_more()
-        while pending or inflight:
-            finished = [f for f in inflight if f.done()]
-            if not finished and pending and (local_lane or pool_failed):
-                i = pending.pop()  # from the back: the pool works from the front
-                record(i, in_this_process(i) if pool_failed else motion_range(task(i)))
-                continue
-            if not finished:
-                finished = [next(iter(inflight))]  # block on the oldest
-            for fut in finished:
-                i = inflight.pop(fut)
-                try:
-                    res = fut.result()
-                except Exception as exc:
-                    if not pool_broke(exc):
-                        raise
-                    pool_failed = True
-                    res = in_this_process(i)
-                record(i, res)
-            submit_more()
-    finally:
-        if local_lane:
-            _WORKER_CACHE.key = _WORKER_CACHE.estimator = None
-        if own is not None:
-            own.shutdown(wait=True, cancel_futures=True)
+    if executor is None:
+        facts["processes"] = _chunks_here_and_in_pool(todo, procs, task, record, in_this_process, est, base,
+                                                       jit=exact and jit_wanted())
+        if broken:
+            facts["processes"] = 1
+    else:
+        facts["processes"] = "dask"
+        # every chunk goes to the cluster at once; results are taken in order
+        futures = [(i, _submit(executor, task(i))) for i in todo]
+        for i, fut in futures:
+            record(i, fut.result())
+    if exact:
+        facts["phase_step"] = "numba" if warm_jit() else "numpy"
     est.mean_weight = weight
-    if broken:
-        facts["processes"] = 1
     if ends < n:
         warnings.warn(
             f"{src.path}: the file says {n} frames but only {ends} could be read; the recovery uses those",
@@ -734,6 +670,98 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     facts["chunks_resumed"] = len(results)
     facts["chunk_frames"] = size
     return out, len(out), time.perf_counter() - t0, facts
+
+
+def _chunks_here_and_in_pool(todo: list[int], procs: int, task, record, in_this_process, est, base: dict, *,
+                             jit: bool) -> int:
+    """Compute chunks ``todo`` in this process and in a pool of ``procs - 1`` worker processes.
+
+    This process takes chunks from the back of the list, one thread per pool worker takes them
+    from the front for its worker, each when it is free: this process starts at once (reusing its
+    estimator ``est``) while the workers start up, and at the end neither side waits for more than
+    the chunk the other is finishing.  ``record(i, result)`` runs in this thread only.  A pool
+    that breaks (workers dying at start-up) leaves the rest to this process.  Returns the number
+    of processes used.
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import queue
+
+    pending = collections.deque(todo)
+    lock = threading.Lock()
+    n_pool = max(0, min(procs - 1, len(todo) - 1))
+    own = None
+    if n_pool:
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")
+            # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
+            ctx.set_forkserver_preload(["vismic._warm" if jit else "vismic.pipeline"])
+        else:  # pragma: no cover - not Linux
+            ctx = mp.get_context("spawn")
+        own = cf.ProcessPoolExecutor(max_workers=n_pool, mp_context=ctx)
+    outcomes: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    failed = threading.Event()
+
+    def feed() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    if not pending:
+                        break
+                    i = pending.popleft()
+                try:
+                    outcomes.put((i, own.submit(motion_range, task(i)).result(), None))
+                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                    outcomes.put((i, None, exc))
+                    break
+        finally:
+            outcomes.put(None)
+
+    feeders = [threading.Thread(target=feed, name=f"vismic-feed-{k}", daemon=True) for k in range(n_pool)]
+    alive = len(feeders)
+
+    def take(item) -> None:
+        nonlocal alive
+        if item is None:
+            alive -= 1
+            return
+        i, res, exc = item
+        if exc is not None:
+            if type(exc).__name__ != "BrokenProcessPool":
+                raise exc
+            failed.set()
+            res = in_this_process(i)
+        record(i, res)
+
+    # this process's chunks reuse the estimator built for the run (same key as motion_range's)
+    _WORKER_CACHE.key, _WORKER_CACHE.estimator = _task_key(base), est
+    try:
+        for t in feeders:
+            t.start()
+        while True:
+            while True:
+                try:
+                    item = outcomes.get_nowait()
+                except queue.Empty:
+                    break
+                take(item)
+            with lock:
+                i = pending.pop() if pending else None
+            if i is not None:
+                record(i, in_this_process(i) if failed.is_set() else motion_range(task(i)))
+            elif alive:
+                take(outcomes.get())
+            else:
+                break
+    finally:
+        stop.set()
+        _WORKER_CACHE.key = _WORKER_CACHE.estimator = None
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
+        for t in feeders:
+            t.join()
+    return 1 + n_pool
 
 
 def _submit(executor, task: dict):
