@@ -104,6 +104,43 @@ def test_processes_give_the_serial_result(tmp_path, mode):
     np.testing.assert_allclose(pooled.audio, serial.audio, atol=1e-6, err_msg="parallel != serial")
 
 
+def test_parallel_run_raises_a_chunks_error(tmp_path, monkeypatch):
+    """An error in a chunk computed in this process stops the run (the pool is shut down)."""
+    import vismic.pipeline as pl
+
+    sc = _scene(duration=1.0)
+    path = _npy(sc, tmp_path / "s.npy")
+    real = pl.motion_range
+
+    def failing(task):
+        if task["start"] > 0:
+            raise pl.InputError("chunk failed on purpose")
+        return real(task)
+
+    monkeypatch.setattr(pl, "motion_range", failing)
+    with pytest.raises(pl.InputError, match="on purpose"):
+        recover(path, RecoveryParams(fps=RATE, processes=2, chunk=256))
+
+
+def test_script_without_main_guard_falls_back_to_one_process(tmp_path):
+    """Workers that cannot start (a script re-run by every new process) leave the work to this one."""
+    sc = _scene(duration=1.0)
+    path = _npy(sc, tmp_path / "s.npy")
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from vismic.pipeline import RecoveryParams, recover\n"
+        f"rec = recover({path!r}, RecoveryParams(fps={RATE}, processes=2, chunk=128))\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, rec.audio)\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "continuing in one process" in proc.stderr
+    serial = recover(path, RecoveryParams(fps=RATE, processes=1, chunk=128))
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), serial.audio, atol=1e-6)
+
+
 class _Stop(Exception):
     pass
 
