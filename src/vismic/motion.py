@@ -237,8 +237,8 @@ def jit_wanted() -> bool:
 def warm_jit() -> bool:
     """Load (or compile and cache) the compiled phase step now; False when numba is not used.
 
-    Called before worker processes start, so that they load the cached machine code instead of
-    all compiling it at once.
+    The worker-process server calls it once (``vismic._warm``), so forked workers start with the
+    machine code loaded; a run calls it to report which phase step it used.
     """
     kernel = jit_kernel()
     if kernel is None:
@@ -249,7 +249,7 @@ def warm_jit() -> bool:
 
 
 #: coefficients per block of the phase step (complex64 temporaries of 256 KB: within a core's cache)
-_BLOCK_ELEMENTS = 65536
+_BLOCK_ELEMENTS = 32768
 #: levels smaller than this (coefficients per band) are inverted whole, all bands in one call
 _PRUNE_MIN_AREA = 128 * 128
 #: prune a band's inverse FFT when its spectrum lies within this fraction of the rows (or columns)
