@@ -711,7 +711,7 @@ def _chunks_here_and_in_pool(todo: list[int], procs: int, task, record, in_this_
                         break
                     i = pending.popleft()
                 try:
-                    outcomes.put((i, own.submit(motion_range, task(i)).result(), None))
+                    outcomes.put((i, own.submit(_in_worker, task(i)).result(), None))
                 except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                     outcomes.put((i, None, exc))
                     break
@@ -762,6 +762,11 @@ def _chunks_here_and_in_pool(todo: list[int], procs: int, task, record, in_this_
         for t in feeders:
             t.join()
     return 1 + n_pool
+
+
+def _in_worker(task: dict) -> dict:
+    """:func:`motion_range` as the pool runs it (pickled by this name, resolved in the worker)."""
+    return motion_range(task)
 
 
 def _submit(executor, task: dict):
