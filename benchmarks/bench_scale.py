@@ -51,6 +51,8 @@ Usage::
     .venv/bin/python benchmarks/bench_scale.py --quick       # smoke test: short clips, 192x192 and 704x400,
                                                              # memory at 1k/2k frames; ~3-4 min when loaded
     .venv/bin/python benchmarks/bench_scale.py --skip-100k   # full run without the 100k-frame clip
+    .venv/bin/python benchmarks/bench_scale.py --exact-only  # the exact-mode target alone (~6 min)
+    VISMIC_JIT=0 .venv/bin/python benchmarks/bench_scale.py ...  # every case without the compiled phase step
 """
 
 from __future__ import annotations
