@@ -495,20 +495,6 @@ def _write_json(path: str, obj: dict) -> None:
             json.dump(obj, fh, indent=2, default=float)
 
 
-def _read_wav(path: str):
-    import soundfile as sf
-
-    from .errors import VideoReadError
-
-    if not os.path.isfile(path):
-        raise VideoReadError(f"{path}: no such file; check the path")
-    try:
-        x, rate = sf.read(path, dtype="float64", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise VideoReadError(f"{path}: not an audio file soundfile can read ({exc})") from exc
-    return x.mean(axis=1), float(rate)
-
-
 def _rate_from_sidecar(wav: str, header_rate: float) -> float:
     """A vismic WAV's true rate from its JSON sidecar (WAV headers hold only integers)."""
     side = os.path.splitext(wav)[0] + ".json"
@@ -522,10 +508,11 @@ def _rate_from_sidecar(wav: str, header_rate: float) -> float:
 
 
 def cmd_score(a: argparse.Namespace) -> int:
+    from .io.audio import read_audio
     from .metrics import score
 
-    truth, rt = _read_wav(a.truth)
-    est, re_ = _read_wav(a.estimate)
+    truth, rt = read_audio(a.truth)
+    est, re_ = read_audio(a.estimate)
     rt, re_ = _rate_from_sidecar(a.truth, rt), _rate_from_sidecar(a.estimate, re_)
     hp = a.highpass if a.highpass is not None else re_ / 40.0
     res = score(truth, est, rate_reference=rt, rate_estimate=re_, highpass=hp or None,

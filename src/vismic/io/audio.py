@@ -107,6 +107,25 @@ class atomic_path:
             raise
 
 
+def read_audio(path: str) -> tuple[np.ndarray, float]:
+    """Mono float64 samples (channels averaged) and the header rate of an audio file.
+
+    Raises
+    ------
+    VideoReadError
+        No such file, or not a file soundfile can read.
+    """
+    import soundfile as sf
+
+    if not os.path.isfile(path):
+        raise VideoReadError(f"{path}: no such audio file; check the path")
+    try:
+        x, rate = sf.read(path, dtype="float64", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise VideoReadError(f"{path}: not an audio file soundfile can read ({exc})") from exc
+    return x.mean(axis=1), float(rate)
+
+
 def resample(x: np.ndarray, *, rate_in: float, rate_out: float) -> np.ndarray:
     """Band-limited resampling with soxr (very high quality; handles non-integer rates)."""
     import soxr

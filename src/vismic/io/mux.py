@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ParameterError, VideoReadError
-from .audio import resample
+from .audio import read_audio, resample
 
 __all__ = ["mux", "time_stretch", "TIMINGS", "PITCHES", "MUX_SUFFIXES"]
 
@@ -141,16 +141,8 @@ def _read_audio(audio: Any, audio_rate: float | None) -> tuple[np.ndarray, float
     """(samples, rate, sidecar dict or {}) from a path or an array."""
     side: dict = {}
     if isinstance(audio, str | os.PathLike):
-        import soundfile as sf
-
         path = os.fspath(audio)
-        if not os.path.isfile(path):
-            raise VideoReadError(f"{path}: no such audio file; check the path")
-        try:
-            x, header = sf.read(path, dtype="float64", always_2d=True)
-        except (RuntimeError, sf.LibsndfileError) as exc:
-            raise VideoReadError(f"{path}: not an audio file soundfile can read ({exc})") from exc
-        x = x.mean(axis=1)
+        x, header = read_audio(path)
         stem = os.path.splitext(path)[0]
         if stem.endswith(".listen"):
             stem = stem[: -len(".listen")]
