@@ -256,9 +256,9 @@ _PRUNE_MIN_AREA = 128 * 128
 _PRUNE_BELOW = 0.75
 
 
-def _ifft_inplace(view: np.ndarray, axis: int, workers: int | None) -> None:
-    """Inverse FFT of ``view`` along ``axis``, written back into ``view``."""
-    res = sfft.ifft(view, axis=axis, workers=workers, overwrite_x=True)
+def _ifft_inplace(view: np.ndarray, axes: tuple[int, ...], workers: int | None) -> None:
+    """Inverse FFT of ``view`` over ``axes``, written back into ``view``."""
+    res = sfft.ifftn(view, axes=axes, workers=workers, overwrite_x=True)
     if res.__array_interface__["data"][0] != view.__array_interface__["data"][0]:
         view[...] = res  # scipy gave a new array: copy back (not seen with pocketfft, kept for safety)
 
@@ -305,19 +305,17 @@ class _BandPlan:
             np.take(spec.ravel(), self.src, out=g.ravel())
             np.multiply(g, self.filt, out=part)
         if self.axis is None:
-            res = sfft.ifft2(dst, workers=workers, overwrite_x=True)
-            if res.__array_interface__["data"][0] != dst.__array_interface__["data"][0]:
-                dst[...] = res
+            _ifft_inplace(dst, (-2, -1), workers)
         elif self.axis == 0:
             dst[: self.lo] = 0
             dst[self.hi :] = 0
-            _ifft_inplace(part, 1, workers)
-            _ifft_inplace(dst, 0, workers)
+            _ifft_inplace(part, (1,), workers)
+            _ifft_inplace(dst, (0,), workers)
         else:
             dst[:, : self.lo] = 0
             dst[:, self.hi :] = 0
-            _ifft_inplace(part, 0, workers)
-            _ifft_inplace(dst, 1, workers)
+            _ifft_inplace(part, (0,), workers)
+            _ifft_inplace(dst, (1,), workers)
 
 
 class _LevelWork:
@@ -369,9 +367,7 @@ class _LevelWork:
                 np.take(spec.ravel(), self.flat, out=self.gather.ravel())
                 sub = self.gather
             np.multiply(sub[None], self.filt, out=self.buf)
-            res = sfft.ifft2(self.buf, axes=(-2, -1), workers=self.workers, overwrite_x=True)
-            if res.__array_interface__["data"][0] != self.buf.__array_interface__["data"][0]:
-                self.buf[...] = res
+            _ifft_inplace(self.buf, (-2, -1), self.workers)
         for b in range(self.k):
             coeffs = self.buf[b]
             anchor = self.anchor_conj[b]
