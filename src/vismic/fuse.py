@@ -23,8 +23,18 @@ from .errors import InputError, NoTextureError, ParameterError
 
 __all__ = ["Fusion", "fuse", "factor_analysis", "bounded_lag"]
 
-_BLOCK = 16  # channels per block in per-column passes
-_ROWS = 16384  # samples per block in products over time
+_BLOCK = 16  # channels per block in per-column passes (at most)
+_ROWS = 4096  # samples per block in products over time (80 channels: 2.6 MB of float64)
+_BLOCK_VALUES = 1 << 18  # float64 values per block of columns: 2 MB, whatever the clip length
+
+
+def column_block(n: int) -> int:
+    """Columns per block for per-column passes over ``n`` samples in float64.
+
+    A block of ``column_block(n)`` columns holds at most about 2 MB (and at least one column),
+    so that the temporaries of such a pass stay small on long clips.
+    """
+    return int(min(_BLOCK, max(1, _BLOCK_VALUES // max(int(n), 1))))
 
 
 def _project(z: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -143,7 +153,8 @@ def _advance(x: np.ndarray, lag: int) -> np.ndarray:
 
 
 def fuse(
-    channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None, groups: np.ndarray | None = None
+    channels: np.ndarray, *, max_lag: int = 0, reference: int | None = None, groups: np.ndarray | None = None,
+    overwrite_x: bool = False,
 ) -> Fusion:
     """Fuse channel signals by bounded-lag alignment and one-factor maximum-ratio combining.
 
@@ -161,6 +172,10 @@ def fuse(
         Channels sharing a sign convention (e.g. the band orientation).  The default reference is
         then taken inside the group of highest total SNR, so that ties between equally good
         channels of different orientations cannot flip the output's polarity between clips.
+    overwrite_x : bool
+        Allow ``channels`` to be used as the working copy (as in :mod:`scipy.fft`): when it is a
+        writeable, C-contiguous float32 array its contents are destroyed and no second
+        ``(n, c)`` array is allocated.  Otherwise it is left untouched.
 
     Returns
     -------
@@ -184,12 +199,14 @@ def fuse(
     finite = np.zeros(c, dtype=bool)
     mean = np.zeros(c)
     std = np.zeros(c)
-    for j in range(0, c, _BLOCK):
-        col = np.asarray(x[:, j : j + _BLOCK], dtype=np.float64)
+    cb = column_block(n)
+    for j in range(0, c, cb):
+        col = np.asarray(x[:, j : j + cb], dtype=np.float64)
         ok = np.all(np.isfinite(col), axis=0)
-        finite[j : j + _BLOCK] = ok
-        mean[j : j + _BLOCK] = np.where(ok, np.mean(col, axis=0), 0.0)
-        std[j : j + _BLOCK] = np.where(ok, np.std(col, axis=0), 0.0)
+        finite[j : j + cb] = ok
+        mean[j : j + cb] = np.where(ok, np.mean(col, axis=0), 0.0)
+        std[j : j + cb] = np.where(ok, np.std(col, axis=0), 0.0)
+        del col
     used = finite & (std > 0)
     if not np.any(used):
         raise NoTextureError(
@@ -198,11 +215,18 @@ def fuse(
         )
     idx = np.flatnonzero(used)
     # The one working copy, float32 (unit-variance channels: float32 keeps ~7 digits, far below the
-    # noise); centred and scaled in place.  Products that sum over time accumulate in float64.
-    z = np.empty((n, len(idx)), dtype=np.float32)
-    for k in range(0, len(idx), _BLOCK):
-        cols = idx[k : k + _BLOCK]
-        z[:, k : k + _BLOCK] = (np.asarray(x[:, cols], dtype=np.float64) - mean[cols]) / std[cols]
+    # noise); centred and scaled a block of rows at a time.  Products that sum over time accumulate
+    # in float64.  With overwrite_x the used columns are packed to the left of ``x`` itself (each
+    # block of rows is read, as a copy, before the same rows are written).
+    m = len(idx)
+    if overwrite_x and x.dtype == np.float32 and x.flags.writeable and x.flags.c_contiguous:
+        z = x[:, :m]
+    else:
+        z = np.empty((n, m), dtype=np.float32)
+    centre, scale = mean[idx], std[idx]
+    rows = max(1, _BLOCK_VALUES // (8 * m))  # ~0.25 MB of float64 a block
+    for i in range(0, n, rows):
+        z[i : i + rows] = (x[i : i + rows, idx].astype(np.float64) - centre) / scale
     notes: list[str] = []
 
     def fit(zz: np.ndarray):

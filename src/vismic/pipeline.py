@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from .denoise import DENOISERS, detect_lines, highpass_columns, normalize, notch, spectral_subtract
 from .errors import InputError, NoTextureError, ParameterError
-from .fuse import fuse
+from .fuse import column_block, fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
 from .motion import MODES, FastMotionEstimator, MotionEstimator, jit_wanted, warm_jit
@@ -938,16 +938,16 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
     return signals, done, resumed
 
 
-def _filter_channels(signals: np.ndarray, *, rate: float, cutoff: float, integrate: bool,
-                     block: int = 16) -> np.ndarray:
-    """Integrate (frame-to-frame modes) and high-pass each channel, ``block`` channels at a time.
+def _filter_channels(signals: np.ndarray, *, rate: float, cutoff: float, integrate: bool) -> np.ndarray:
+    """Integrate (frame-to-frame modes) and high-pass each channel, a block of channels at a time.
 
-    Works column block by column block in float64 and stores float32 in place (``signals`` is
-    overwritten when it is a writeable float32 array), so the temporaries stay a few MB whatever
-    the clip length.  Channels with a non-finite sample come back all-NaN (the fusion leaves them
-    out).
+    Works column block by column block in float64 (:func:`vismic.fuse.column_block`: ~2 MB a
+    block, fewer columns on longer clips) and stores float32 in place (``signals`` is overwritten
+    when it is a writeable float32 array), so the temporaries stay about 10 MB whatever the
+    clip length.  Channels with a non-finite sample come back all-NaN (the fusion leaves them out).
     """
     n, c = signals.shape
+    block = column_block(n)
     inplace = signals.dtype == np.float32 and signals.flags.writeable
     out = signals if inplace else np.empty((n, c), np.float32)
     for j in range(0, c, block):
@@ -986,7 +986,10 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     filtered = _filter_channels(signals, rate=rate, cutoff=hp, integrate=params.mode != "reference")
     del signals
     max_lag = int(round(params.max_lag_ms * 1e-3 * rate))
-    fusion = fuse(filtered, max_lag=max_lag, groups=np.array([ch.band.orientation for ch in est.channels]))
+    # the filtered channels are this run's own array: the fusion may use it as its working copy
+    fusion = fuse(filtered, max_lag=max_lag, groups=np.array([ch.band.orientation for ch in est.channels]),
+                  overwrite_x=True)
+    del filtered
     t_fuse = time.perf_counter() - t1
 
     t2 = time.perf_counter()
