@@ -39,7 +39,8 @@ plus that of its worker processes (read from ``/proc/<pid>/stat`` of every desce
 every 0.25 s and after every finished chunk); its own ``VmHWM`` and the largest ``VmHWM`` of any
 descendant (sampled the same way, and ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` for children it
 reaped itself); and the peak ``RssAnon`` (heap, no file pages) of itself (sampled every 2 ms)
-and of its largest worker (sampled every 0.25 s).
+and of its largest worker (sampled every 0.25 s); and the peak sum of ``Pss`` (proportional set
+size, shared library pages counted once across the processes) over itself and all descendants.
 
 Scenes come from :mod:`vismic.simulate`: a texture moved rigidly by 0.01 px RMS of band-limited
 noise at 2,200 fps, 2 grey levels of read noise, 8-bit.  All files live in a temporary directory
@@ -115,6 +116,18 @@ def _proc_mem(pid: int) -> tuple[float, float]:
     return out["VmHWM"], out["RssAnon"]
 
 
+def _proc_pss(pid: int) -> float:
+    """Proportional set size of a process in MB (shared pages divided among their users); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 class _Descendants:
     """CPU time and peak memory of every descendant process (worker pools, Dask workers).
 
@@ -128,6 +141,7 @@ class _Descendants:
         self.cpu: dict[int, float] = {}
         self.hwm: dict[int, float] = {}
         self.anon: dict[int, float] = {}
+        self.pss_peak = 0.0  # largest sum of PSS over this process and its descendants at one scan
         self._lock = threading.Lock()
         self._last = 0.0
         self._stop = threading.Event()
@@ -159,11 +173,14 @@ class _Descendants:
                 pid = todo.pop()
                 seen.append(pid)
                 todo.extend(kids.get(pid, []))
+            pss = _proc_pss(self.me)
             for pid in seen:
                 self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu[pid])
                 hwm, anon = _proc_mem(pid)
                 self.hwm[pid] = max(self.hwm.get(pid, 0.0), hwm)
                 self.anon[pid] = max(self.anon.get(pid, 0.0), anon)
+                pss += _proc_pss(pid)
+            self.pss_peak = max(self.pss_peak, pss)
 
     def snapshot(self) -> dict[int, float]:
         self.scan()
@@ -181,7 +198,7 @@ def _child(spec: dict) -> dict:
     kind = spec["kind"]
     if kind in ("reference", "decode"):
         r = br._child(spec)  # single process: no descendants
-        r.update(cpu_s=r["frames"] / r["fps_cpu"], child_hwm_mb=0.0, child_anon_peak_mb=0.0)
+        r.update(cpu_s=r["frames"] / r["fps_cpu"], child_hwm_mb=0.0, child_anon_peak_mb=0.0, pss_total_mb=None)
         return r
 
     if not spec.get("memory"):
@@ -248,6 +265,7 @@ def _child(spec: dict) -> dict:
         anon_peak_mb=peak.peak,
         child_hwm_mb=max([reaped, *fam.hwm.values()]),
         child_anon_peak_mb=max([0.0, *fam.anon.values()]),
+        pss_total_mb=fam.pss_peak,
         base_hwm_mb=base["VmHWM"],
     )
     return res
@@ -398,11 +416,16 @@ def _row(name: str, kind: str, r: dict, ref: dict | None) -> str:
     ratio_cpu = f"{r['fps_cpu'] / ref['fps_cpu']:.1f}x" if ref else "-"
     return (f"| {name} | {kind} | {r['frames']} | {r['seconds']:.1f} | {r['fps']:.0f} | {ratio} | "
             f"{r['fps_cpu']:.0f} | {ratio_cpu} | {r['cpu_per_wall']:.2f} | {_mb(r, 'hwm_mb')} | "
-            f"{_mb(r, 'anon_peak_mb')} | {r['load1']:.1f} |")
+            f"{_mb(r, 'anon_peak_mb')} | {_pss(r)} | {r['load1']:.1f} |")
+
+
+def _pss(r: dict) -> str:
+    v = r.get("pss_total_mb")
+    return "-" if not v else f"{v:.0f}"
 
 
 HEAD = ["case", "input", "frames", "wall s", "frames/s", "vs ref", "frames/CPU-s", "vs ref (CPU)", "CPU/wall",
-        "peak RSS MB (main+worker)", "peak heap MB (main+worker)", "load"]
+        "peak RSS MB (main+worker)", "peak heap MB (main+worker)", "peak PSS MB (all processes)", "load"]
 
 
 def _table(rows: list[tuple[str, str, dict, dict | None]]) -> None:
@@ -710,6 +733,11 @@ def main(argv: list[str] | None = None) -> int:
     print("- Peak RSS = VmHWM of the case process + the largest VmHWM of any descendant (one worker), "
           "and getrusage(RUSAGE_CHILDREN) for children it reaped. A memory-mapped .npy's pages count in VmHWM. "
           "Peak heap = peak RssAnon: main sampled every 2 ms, workers every 0.25 s.")
+    print("- Peak PSS = the largest sum, at one scan, of Pss (/proc/<pid>/smaps_rollup) over the case process "
+          "and all its descendants (scans every 0.25 s and after each batch, at most every 0.05 s): the "
+          "physical memory of the run with every shared page (a library mapped by several processes) counted "
+          "once in total, where the RSS sum counts it in each process. Sampled: a peak shorter than a scan "
+          "interval can be missed.")
     for line in checks + notes:
         print("- " + line)
     print()
