@@ -347,6 +347,7 @@ class _LevelWork:
         self.im = np.empty((step, c), np.float32)
         self.w = np.empty((step, c), np.float32)
         self.phi = np.empty((step, c), np.float32)
+        self.ones = np.ones(step * c, np.float32)  # sum(w) as a dot product (BLAS: ~4x a float64 sum)
         self.whole = self.rows_ind.shape[0] == 1 and self.cols_ind.shape[1] == 1
         self.k = k
         self.grid = (self.rows_ind.shape[0], self.cols_ind.shape[1])
@@ -393,7 +394,7 @@ class _LevelWork:
                 np.abs(z, out=w)
                 if self.whole:
                     num[b] += float(np.dot(w.ravel(), phi.ravel()))  # sum(w * phi) without a product array
-                    den[b] += float(w.sum(dtype=np.float64))
+                    den[b] += float(np.dot(w.ravel(), self.ones[: w.size]))
                 else:
                     np.multiply(w, phi, out=phi)
                     ri = self.rows_ind[:, r0:r1]
