@@ -340,14 +340,16 @@ class _LevelWork:
         self.gather = np.empty((r, c), np.complex64) if flat is not None else None
         self.buf = np.empty((k, r, c), np.complex64)
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
-        step = max(1, min(r, _BLOCK_ELEMENTS // c))
-        self.blocks = [(a, min(a + step, r)) for a in range(0, r, step)]
-        self.z = np.empty((step, c), np.complex64)
-        self.re = np.empty((step, c), np.float32)
-        self.im = np.empty((step, c), np.float32)
-        self.w = np.empty((step, c), np.float32)
-        self.phi = np.empty((step, c), np.float32)
-        self.ones = np.ones(step * c, np.float32)  # sum(w) as a dot product (BLAS: ~4x a float64 sum)
+        self.kernel = jit_kernel()
+        if self.kernel is None:  # the numpy phase step's blocks and their temporaries
+            step = max(1, min(r, _BLOCK_ELEMENTS // c))
+            self.blocks = [(a, min(a + step, r)) for a in range(0, r, step)]
+            self.z = np.empty((step, c), np.complex64)
+            self.re = np.empty((step, c), np.float32)
+            self.im = np.empty((step, c), np.float32)
+            self.w = np.empty((step, c), np.float32)
+            self.phi = np.empty((step, c), np.float32)
+            self.ones = np.ones(step * c, np.float32)  # sum(w) as a dot product (BLAS: ~4x a float64 sum)
         self.whole = self.rows_ind.shape[0] == 1 and self.cols_ind.shape[1] == 1
         self.k = k
         self.grid = (self.rows_ind.shape[0], self.cols_ind.shape[1])
@@ -361,7 +363,7 @@ class _LevelWork:
         m = self.n_regions
         num = np.zeros(self.k * m)
         den = np.zeros(self.k * m)
-        kernel = jit_kernel()
+        kernel = self.kernel
         if self.plans is None:
             sub = spec
             if self.flat is not None:
