@@ -450,6 +450,12 @@ def _usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _fits(n_frames: int, n_channels: int) -> bool:
+    """Whether a declared length is plausible enough to allocate its signals up front (2 GB at most):
+    a damaged header may declare billions of frames."""
+    return n_frames * n_channels <= 2**29
+
+
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
@@ -559,7 +565,7 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         enough = (4 if params.mode != "fast" else 16) * 2048 * 192 * 192
         procs = _usable_cores() if n and work >= enough else 1
     parallel = executor is not None or (procs or 1) > 1
-    if parallel and n and n * est.n_channels > 2**29:
+    if parallel and n and not _fits(n, est.n_channels):
         n = None  # an implausible declared length (damaged header?): stream it in one pass instead
     if parallel and not n:
         if executor is not None:
@@ -867,8 +873,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
     frame0: np.ndarray | None = None
     n = src.n_frames
     # rows go straight into one array when the length is known (no list + concatenate at the end)
-    # (only for a plausible length: a damaged header may declare billions of frames)
-    sink = np.empty((n, est.n_channels), np.float32) if n and n * est.n_channels <= 2**29 else None
+    sink = np.empty((n, est.n_channels), np.float32) if n and _fits(n, est.n_channels) else None
     filled = 0
 
     def keep(sig: np.ndarray) -> None:
