@@ -326,10 +326,12 @@ def _scene(side: int, n: int, seed: int):
     return Scene(texture=make_texture("pink", probe.texture_shape_needed, seed=seed), **kw)
 
 
-def _write_inputs(scene, npy: Path, mkv: Path | None) -> None:
-    """Render the scene once, streaming it into a memory-mapped .npy and (optionally) an FFV1 .mkv.
+def _write_inputs(scene, npy: Path, mkv: Path | None, each=None) -> None:
+    """Render the scene once, streaming it into a memory-mapped .npy and (optionally) a lossless video.
 
-    Memory stays bounded by the render batch whatever the clip length.
+    ``mkv``: an FFV1 file (``.mkv`` or ``.avi``, by ``write_video``); ``each(batch)``, if given, is
+    called with every rendered batch (another writer).  Memory stays bounded by the render batch
+    whatever the clip length.
     """
     from vismic.io.writers import write_video
 
@@ -340,6 +342,8 @@ def _write_inputs(scene, npy: Path, mkv: Path | None) -> None:
         for b in scene.frames(batch=256):
             mm[i : i + len(b)] = b
             i += len(b)
+            if each is not None:
+                each(b)
             yield b
 
     if mkv is None:

@@ -347,29 +347,11 @@ def _scene(shape: tuple[int, int], n: int, seed: int, texture: str = "pink"):
 
 def _write_inputs(scene, npy: Path, mp4: Path | None, avi: Path | None = None) -> None:
     """Render the scene once, streaming it into a memory-mapped .npy, an H.264 .mp4 and an FFV1 .avi."""
-    from vismic.io.writers import write_video
-
-    mm = np.lib.format.open_memmap(npy, mode="w+", dtype=scene.dtype, shape=(scene.n_frames, *scene.shape))
     enc = _H264(mp4, scene.shape) if mp4 is not None else None
-
-    def tee():
-        i = 0
-        for b in scene.frames(batch=256):
-            mm[i : i + len(b)] = b
-            i += len(b)
-            if enc is not None:
-                enc.write(b)
-            yield b
-
-    if avi is None:
-        for _ in tee():
-            pass
-    else:
-        write_video(avi, tee(), rate=scene.rate, bits=scene.bits)
+    br._write_inputs(scene, npy, avi, each=enc.write if enc is not None else None)
     if enc is not None:
         enc.flush()
         enc.close()
-    mm.flush()
 
 
 def _long_mp4(path: Path, n: int, seed: int) -> float:
