@@ -262,7 +262,7 @@ def test_dask_local_cluster_gives_the_local_result(tmp_path):
 
 
 @pytest.mark.parametrize("bframes", [0, 3])
-def test_video_ranges_equal_a_full_read(tmp_path, bframes):
+def test_video_ranges_equal_a_full_read(tmp_path, monkeypatch, bframes):
     """Workers read their own frame range: with keyframe seeking (no B-frames) or decode-and-skip (B-frames)."""
     import fractions
 
@@ -288,3 +288,54 @@ def test_video_ranges_equal_a_full_read(tmp_path, bframes):
     for start in (1, 24, 25, 26, 101, 199):
         part = np.concatenate(list(src.iter_batches(batch=7, start=start, stop=start + 30)))
         np.testing.assert_array_equal(part, full[start : start + 30], err_msg=f"frames from {start}")
+    # one decoder thread (what every process of a parallel run uses): the same frames
+    one = open_source(str(path))
+    one.decode_threads = 1
+    threads = []
+    frames = type(one)._frames
+
+    def spy(container, stream, ends):
+        threads.append(stream.codec_context.thread_count)
+        return frames(container, stream, ends)
+
+    monkeypatch.setattr(type(one), "_frames", staticmethod(spy))
+    part = np.concatenate(list(one.iter_batches(batch=7, start=26, stop=126)))
+    assert threads == [1]
+    np.testing.assert_array_equal(part, full[26:126])
+
+
+def test_chunks_of_a_parallel_run_decode_with_one_thread(tmp_path):
+    """Every process decodes its own range on its core: the tasks ask for one decoder thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tasks = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, task):
+            tasks.append(task)
+            return super().submit(fn, task)
+
+    sc = _scene(duration=0.5)
+    path = _npy(sc, tmp_path / "s.npy")
+    with Recording(max_workers=2) as pool:
+        recover(path, RecoveryParams(fps=RATE, chunk=256), executor=pool)
+    assert len(tasks) >= 4 and all(t["decode_threads"] == 1 for t in tasks)
+
+
+def test_a_serial_run_imports_the_post_processing_after_the_motion(tmp_path):
+    """scipy.signal (~0.5 s of import, mostly holding the GIL) must not be imported beside the
+    motion loop: a thread importing it made every FFT and ufunc call of the loop wait for the GIL."""
+    sc = _scene(duration=0.5)
+    path = _npy(sc, tmp_path / "s.npy")
+    code = (
+        "import sys\n"
+        "from vismic.pipeline import RecoveryParams, recover\n"
+        "seen = []\n"
+        "recover(sys.argv[1], RecoveryParams(fps=2200, processes=1, batch=32),\n"
+        "        progress=lambda done, n: seen.append('scipy.signal' in sys.modules))\n"
+        "print(sum(seen), len(seen), 'scipy.signal' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    imported_during, batches, imported_after = r.stdout.split()
+    assert int(batches) > 10 and imported_during == "0" and imported_after == "True", r.stdout

@@ -467,13 +467,23 @@ _WORKER_CACHE = threading.local()
 
 
 def _import_quietly(name: str) -> None:
-    """Import module ``name`` (in a background thread); a failure surfaces later, where it is used."""
+    """Import module ``name`` ahead of its use; a failure surfaces later, where it is used."""
     import importlib
 
     try:
         importlib.import_module(name)
     except Exception:  # pragma: no cover - the real import, at the point of use, reports it
         pass
+
+
+def _import_post() -> None:
+    """Import what the post-processing needs (scipy.signal, ~0.5 s) while worker processes start.
+
+    Not in a thread beside the motion loop: an import holds the GIL for most of its time, and
+    each of the loop's FFT and ufunc calls then waited for it (the first 16 frames of a 512^2 clip
+    took 0.93 s instead of 0.12 s).  A serial run imports it where it is used, after the motion.
+    """
+    _import_quietly("scipy.signal")
 
 
 def _task_key(task: dict) -> str:
@@ -493,7 +503,7 @@ def motion_range(task: dict) -> dict:
     task : dict
         ``path``, ``params`` (a :meth:`RecoveryParams.to_dict`), ``roi`` ``[x, y, w, h]``,
         ``shape`` ``[rows, cols]`` of the ROI, ``n_frames`` (for the automatic grid), ``start``,
-        ``stop``.
+        ``stop``; optional ``decode_threads`` (:attr:`FrameSource.decode_threads`, default 0).
 
     Returns
     -------
@@ -515,6 +525,7 @@ def motion_range(task: dict) -> dict:
         est.reset()
         rows: list[np.ndarray] = []
         with open_source(task["path"]) as src:
+            src.decode_threads = int(task.get("decode_threads", 0))
             first = start
             if start > 0 and params.mode == "reference":
                 for frame0 in src.iter_batches(batch=1, roi=roi, start=0, stop=1):
@@ -596,8 +607,9 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         # share of the last chunk (which one process finishes alone) stays small
         size = max(min(size, 128), min(size, -(-n // (4 * procs))))
     spans = _chunks(n, size)
+    # every process (or Dask worker) decodes its own range on one core: one decoder thread each
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
-            "shape": [roi.h, roi.w], "n_frames": src.n_frames}
+            "shape": [roi.h, roi.w], "n_frames": src.n_frames, "decode_threads": 1}
     results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if store is not None:
         for i, (a, b) in enumerate(spans):
@@ -654,7 +666,7 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
     if executor is None:
         facts["processes"] = _chunks_here_and_in_pool(todo, procs, task, record, in_this_process, est, base,
-                                                       jit=exact and jit_wanted())
+                                                       jit=exact and jit_wanted(), while_starting=_import_post)
         if broken:
             facts["processes"] = 1
     else:
@@ -679,15 +691,17 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
 
 def _chunks_here_and_in_pool(todo: list[int], procs: int, task, record, in_this_process, est, base: dict, *,
-                             jit: bool) -> int:
+                             jit: bool, while_starting: Callable[[], None] | None = None) -> int:
     """Compute chunks ``todo`` in this process and in a pool of ``procs - 1`` worker processes.
 
     This process takes chunks from the back of the list, one thread per pool worker takes them
     from the front for its worker, each when it is free: this process starts at once (reusing its
     estimator ``est``) while the workers start up, and at the end neither side waits for more than
     the chunk the other is finishing.  ``record(i, result)`` runs in this thread only.  A pool
-    that breaks (workers dying at start-up) leaves the rest to this process.  Returns the number
-    of processes used.
+    that breaks (workers dying at start-up) leaves the rest to this process.  ``while_starting()``
+    runs in this process once the workers are starting, before it takes its first chunk (work
+    that does not hurt there: the workers start up for about a second, and the chunks balance
+    whatever this process does first).  Returns the number of processes used.
     """
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -745,6 +759,8 @@ def _chunks_here_and_in_pool(todo: list[int], procs: int, task, record, in_this_
     try:
         for t in feeders:
             t.start()
+        if while_starting is not None and feeders:
+            while_starting()
         while True:
             while True:
                 try:
@@ -981,8 +997,6 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     shape = (roi.h, roi.w)
     est, scales, grid = build_estimator(params, shape, n_frames=src.n_frames)
 
-    # post-processing needs scipy.signal (~0.5 s to import): import it while the motion runs
-    threading.Thread(target=_import_quietly, args=("scipy.signal",), daemon=True).start()
     signals, done, t_motion, run_info = _motion(src, est, params, roi, progress=progress, checkpoint=checkpoint,
                                                 executor=executor, rate=rate)
 

@@ -79,6 +79,10 @@ class FrameSource(abc.ABC):
         True when ``header_rate`` is the true capture rate (camera files).
     bit_depth : int
         Bits per sample of the stored frames.
+    decode_threads : int
+        Threads a decoder may use (0: its own choice).  Readers that do not decode with threads
+        ignore it.  Runs spread over processes set 1: every process then decodes its own frame
+        range, and threaded decoders beside them only compete for the same cores.
     """
 
     path: str
@@ -88,6 +92,7 @@ class FrameSource(abc.ABC):
     rate_is_trusted: bool = False
     bit_depth: int = 8
     kind: str = "unknown"
+    decode_threads: int = 0
 
     @abc.abstractmethod
     def iter_batches(

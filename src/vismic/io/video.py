@@ -288,6 +288,8 @@ class VideoSource(FrameSource):
                 except (av.error.FFmpegError, ValueError) as exc:
                     raise _Relocate from exc
             stream.thread_type = "AUTO"
+            if self.decode_threads > 0:
+                stream.codec_context.thread_count = self.decode_threads
             try:
                 for frame in self._frames(container, stream, ends):
                     if located is None:
