@@ -466,24 +466,18 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 _WORKER_CACHE = threading.local()
 
 
-def _import_quietly(name: str) -> None:
-    """Import module ``name`` ahead of its use; a failure surfaces later, where it is used."""
-    import importlib
-
-    try:
-        importlib.import_module(name)
-    except Exception:  # pragma: no cover - the real import, at the point of use, reports it
-        pass
-
-
 def _import_post() -> None:
     """Import what the post-processing needs (scipy.signal, ~0.5 s) while worker processes start.
 
     Not in a thread beside the motion loop: an import holds the GIL for most of its time, and
     each of the loop's FFT and ufunc calls then waited for it (the first 16 frames of a 512^2 clip
     took 0.93 s instead of 0.12 s).  A serial run imports it where it is used, after the motion.
+    A failure here is left to that import, which reports it.
     """
-    _import_quietly("scipy.signal")
+    try:
+        import scipy.signal  # noqa: F401
+    except Exception:  # pragma: no cover - the real import, at the point of use, reports it
+        pass
 
 
 def _task_key(task: dict) -> str:
