@@ -338,7 +338,8 @@ class _LevelWork:
         self.filt = filt
         self.flat = flat
         self.gather = np.empty((r, c), np.complex64) if flat is not None else None
-        self.buf = np.empty((k, r, c), np.complex64)
+        # pruned levels form and use one band at a time: one band's buffer keeps the working set small
+        self.buf = np.empty((k if self.plans is None else 1, r, c), np.complex64)
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
         self.kernel = jit_kernel()
         if self.kernel is None:  # the numpy phase step's blocks and their temporaries
@@ -372,7 +373,7 @@ class _LevelWork:
             np.multiply(sub[None], self.filt, out=self.buf)
             _ifft_inplace(self.buf, (-2, -1), self.workers)
         for b in range(self.k):
-            coeffs = self.buf[b]
+            coeffs = self.buf[b if self.plans is None else 0]
             anchor = self.anchor_conj[b]
             if self.plans is not None:
                 self.plans[b].form(spec, coeffs, self.gather, self.workers)
