@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plan_cache(tmp_path_factory):
+    """FFTW's plan cache (extra vismic[fftw]) lives in the session's temporary folder, not the user's."""
+    if "VISMIC_CACHE_DIR" not in os.environ:
+        os.environ["VISMIC_CACHE_DIR"] = str(tmp_path_factory.mktemp("plan-cache"))
 
 
 def pink_texture(shape, seed=0):

@@ -99,6 +99,19 @@ class Checkpoint:
         with atomic_path(self._path(start, stop), suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, signals=np.asarray(signals, np.float32), weight=np.asarray(weight, np.float64))
 
+    def load_blob(self, name: str) -> bytes | None:
+        """The bytes saved under ``name`` by :meth:`save_blob`, or None."""
+        try:
+            with open(os.path.join(self.folder, name), "rb") as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+    def save_blob(self, name: str, data: bytes) -> None:
+        """Keep ``data`` beside the chunks under the file name ``name`` (atomic)."""
+        with atomic_path(os.path.join(self.folder, name), suffix=".bin") as tmp, open(tmp, "wb") as fh:
+            fh.write(data)
+
     def remove(self) -> None:
         """Delete the folder (after the outputs are safely written)."""
         shutil.rmtree(self.folder, ignore_errors=True)

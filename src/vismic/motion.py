@@ -21,6 +21,7 @@ signal in radians and makes it insensitive to lighting changes that scale the am
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
 __all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade",
-           "jit_kernel", "jit_wanted", "warm_jit"]
+           "fft_backend", "jit_kernel", "jit_wanted", "warm_jit"]
 
 MODES = ("increment", "reference")
 
@@ -123,6 +124,8 @@ class MotionEstimator:
                         channels.append(Channel(b, (ry, rx), rect))
         self.channels: tuple[Channel, ...] = tuple(channels)
         self._work: list[_LevelWork] | None = None
+        self._spec: np.ndarray | None = None  # FFTW: the frame's spectrum, transformed in place
+        self._forward = None
         self.frames_seen = 0
         self.mean_weight = np.zeros(len(channels))
 
@@ -131,10 +134,30 @@ class MotionEstimator:
         return len(self.channels)
 
     def reset(self) -> None:
-        """Forget the previous (or first) frame, as for a new clip; the pyramid's masks are kept."""
-        self._work = None
+        """Forget the previous (or first) frame, as for a new clip; masks, buffers and plans are kept."""
         self.frames_seen = 0
         self.mean_weight = np.zeros(len(self.channels))
+
+    def prepare(self) -> None:
+        """Allocate the work buffers and plan the transforms now (else done by the first :meth:`process`).
+
+        With FFTW (:func:`fft_backend`) this is where the plans are made: a run prepares its
+        estimator before handing FFTW's wisdom to its other processes.
+        """
+        if self._work is not None:
+            return
+        fftw = fft_backend() == "fftw"
+        self._work = [_LevelWork(self.pyramid, i, self._edges[i], fftw=fftw) for i in range(len(self.pyramid.levels))]
+        if fftw:
+            from ._fftw import InPlace, empty
+
+            self._spec = empty(self.pyramid.shape, np.complex64)
+            self._forward = InPlace(self._spec, (0, 1), forward=True, threads=self.pyramid.workers or 1).execute
+            from ._fftw import save
+
+            save()  # new plans go to the disk cache for the next run
+        else:
+            self._spec = self._forward = None
 
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Motion of a batch of consecutive frames.
@@ -158,14 +181,18 @@ class MotionEstimator:
         The result does not depend on how the clip is cut into batches.
         """
         frames = as_batch(frames, self.pyramid.shape)
-        if self._work is None:
-            self._work = [_LevelWork(self.pyramid, i, self._edges[i]) for i in range(len(self.pyramid.levels))]
+        self.prepare()
         n = frames.shape[0]
         out = np.empty((n, self.n_channels), dtype=np.float32)
         weight = np.zeros(self.n_channels)
         reference = self.mode == "reference"
         for t in range(n):
-            spec = sfft.fft2(frames[t], workers=self.pyramid.workers)
+            if self._forward is None:
+                spec = sfft.fft2(frames[t], workers=self.pyramid.workers)
+            else:
+                spec = self._spec
+                np.copyto(spec, frames[t])
+                self._forward()
             j = 0
             for work in self._work:
                 num, den = work.step(spec, first=self.frames_seen == 0, keep_anchor=reference)
@@ -234,6 +261,54 @@ def jit_wanted() -> bool:
     return _jit_allowed() and importlib.util.find_spec("numba") is not None
 
 
+_FFT: list = []
+
+
+def fft_backend() -> str:
+    """The FFT library of the exact path: ``"fftw"`` or ``"scipy"``.
+
+    ``"fftw"`` when pyFFTW is installed (extra ``vismic[fftw]``, :mod:`vismic._fftw`): every
+    buffer of the exact path is transformed in place by an FFTW plan made once (about a third
+    faster than :mod:`scipy.fft` at 512x512 on the CPUs measured); else :mod:`scipy.fft`.  Both
+    give the same band coefficients to float32 rounding.  Set the environment variable
+    ``VISMIC_FFT=scipy`` to use scipy.fft even where pyFFTW is installed.  The choice is made
+    once per process.
+    """
+    if not _FFT:
+        name = "scipy"
+        if os.environ.get("VISMIC_FFT", "").strip().lower() not in ("scipy", "pocketfft"):
+            try:
+                from . import _fftw  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                name = "fftw"
+        _FFT.append(name)
+    return _FFT[0]
+
+
+def fft_wisdom() -> bytes | None:
+    """FFTW's plans known to this process (for :func:`learn_fft_wisdom` elsewhere), or None without FFTW."""
+    if fft_backend() != "fftw":
+        return None
+    from ._fftw import wisdom
+
+    return wisdom()
+
+
+def learn_fft_wisdom(w: bytes | None) -> None:
+    """Make this process's FFTW plans follow ``w`` (from :func:`fft_wisdom` in another process).
+
+    Plans timed in different processes can differ and round differently; following the plans of
+    the process that started a run keeps every chunk of it bit-identical to a one-process run.
+    Does nothing when ``w`` is None or this process does not use FFTW.
+    """
+    if w is not None and fft_backend() == "fftw":
+        from ._fftw import learn
+
+        learn(w)
+
+
 def warm_jit() -> bool:
     """Load (or compile and cache) the compiled phase step now; False when numba is not used.
 
@@ -263,6 +338,19 @@ def _ifft_inplace(view: np.ndarray, axes: tuple[int, ...], workers: int | None) 
         view[...] = res  # scipy gave a new array: copy back (not seen with pocketfft, kept for safety)
 
 
+def _inverse(view: np.ndarray, axes: tuple[int, ...], workers: int | None, fftw: bool):
+    """A no-argument callable: the inverse FFT of ``view`` over ``axes``, in place.
+
+    With ``fftw`` an FFTW plan made now (it overwrites ``view``), unnormalised: the caller folds
+    the ``1/n`` into its masks.  Else :mod:`scipy.fft`, normalised as numpy's ``ifft``.
+    """
+    if fftw:
+        from ._fftw import InPlace
+
+        return InPlace(view, axes, forward=False, threads=workers or 1).execute
+    return functools.partial(_ifft_inplace, view, axes, workers)
+
+
 class _BandPlan:
     """How one band's spectrum is formed and inverted (see :class:`_LevelWork`).
 
@@ -272,7 +360,8 @@ class _BandPlan:
     removes a quarter of every band's inverse-FFT work, with the same result.
     """
 
-    def __init__(self, k: int, filt: np.ndarray, flat: np.ndarray | None) -> None:
+    def __init__(self, k: int, filt: np.ndarray, flat: np.ndarray | None, dst: np.ndarray, *,
+                 workers: int | None, fftw: bool) -> None:
         r, c = filt.shape
         self.k = k
         nz = filt != 0
@@ -292,11 +381,19 @@ class _BandPlan:
             self.lo, self.hi = int(cols[0]), int(cols[-1] + 1)
             sel = (slice(None), slice(self.lo, self.hi))
         self.sel = sel
-        self.filt = np.ascontiguousarray(filt[sel])
+        # FFTW's inverse is unnormalised: its 1/(r c) goes into the mask
+        self.filt = np.ascontiguousarray(filt[sel] * np.float32(1.0 / (r * c)) if fftw else filt[sel])
         self.src = None if flat is None else np.ascontiguousarray(flat.reshape(r, c)[sel]).ravel()
+        self.dst = dst
+        if self.axis is None:
+            self.passes = (_inverse(dst, (0, 1), workers, fftw),)
+        else:  # first over the rows (columns) holding the support, then over the whole grid
+            self.passes = (_inverse(dst[sel], (1 - self.axis,), workers, fftw),
+                           _inverse(dst, (self.axis,), workers, fftw))
 
-    def form(self, spec: np.ndarray, dst: np.ndarray, gather: np.ndarray, workers: int | None) -> None:
+    def form(self, spec: np.ndarray, gather: np.ndarray | None) -> None:
         """Band coefficients of one frame into ``dst`` (r, c) from the frame's full spectrum."""
+        dst = self.dst
         part = dst[self.sel]
         if self.src is None:
             np.multiply(spec[self.sel], self.filt, out=part)
@@ -304,18 +401,14 @@ class _BandPlan:
             g = gather.ravel()[: self.src.size].reshape(self.filt.shape)
             np.take(spec.ravel(), self.src, out=g.ravel())
             np.multiply(g, self.filt, out=part)
-        if self.axis is None:
-            _ifft_inplace(dst, (-2, -1), workers)
-        elif self.axis == 0:
+        if self.axis == 0:
             dst[: self.lo] = 0
             dst[self.hi :] = 0
-            _ifft_inplace(part, (1,), workers)
-            _ifft_inplace(dst, (0,), workers)
-        else:
+        elif self.axis == 1:
             dst[:, : self.lo] = 0
             dst[:, self.hi :] = 0
-            _ifft_inplace(part, (0,), workers)
-            _ifft_inplace(dst, (1,), workers)
+        for run in self.passes:
+            run()
 
 
 class _LevelWork:
@@ -326,20 +419,30 @@ class _LevelWork:
     stay in the core's cache instead of streaming through main memory once per pass.
     """
 
-    def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray]) -> None:
+    def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray], *,
+                 fftw: bool = False) -> None:
         filt = pyr._filters[i]
         self.workers = pyr.workers
         k, r, c = filt.shape
         # a cropped level gathers its part of the full spectrum with flat indices; regions are
         # summed by two small matrix products
         flat, self.rows_ind, self.cols_ind = level_geometry(pyr, i, edges)
-        # small levels: all bands in one multiply and one inverse FFT (per-call costs dominate there)
-        self.plans = [_BandPlan(b, filt[b], flat) for b in range(k)] if r * c >= _PRUNE_MIN_AREA else None
-        self.filt = filt
+        pruned = r * c >= _PRUNE_MIN_AREA
+        if fftw:
+            from ._fftw import empty
+        else:
+            empty = np.empty
+        # pruned levels form and use one band at a time: one band's buffer keeps the working set
+        # small; small levels form all bands in one multiply and one inverse FFT (per-call costs
+        # dominate there)
+        self.buf = empty((1 if pruned else k, r, c), np.complex64)
+        self.plans = ([_BandPlan(b, filt[b], flat, self.buf[0], workers=pyr.workers, fftw=fftw) for b in range(k)]
+                      if pruned else None)
+        if not pruned:
+            self.inverse = _inverse(self.buf, (1, 2), pyr.workers, fftw)
+        self.filt = filt * np.float32(1.0 / (r * c)) if fftw and not pruned else filt
         self.flat = flat
         self.gather = np.empty((r, c), np.complex64) if flat is not None else None
-        # pruned levels form and use one band at a time: one band's buffer keeps the working set small
-        self.buf = np.empty((k if self.plans is None else 1, r, c), np.complex64)
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
         self.kernel = jit_kernel()
         if self.kernel is None:  # the numpy phase step's blocks and their temporaries
@@ -371,12 +474,12 @@ class _LevelWork:
                 np.take(spec.ravel(), self.flat, out=self.gather.ravel())
                 sub = self.gather
             np.multiply(sub[None], self.filt, out=self.buf)
-            _ifft_inplace(self.buf, (-2, -1), self.workers)
+            self.inverse()
         for b in range(self.k):
             coeffs = self.buf[b if self.plans is None else 0]
             anchor = self.anchor_conj[b]
             if self.plans is not None:
-                self.plans[b].form(spec, coeffs, self.gather, self.workers)
+                self.plans[b].form(spec, self.gather)
             if first:
                 np.conjugate(coeffs, out=anchor)
             if kernel is not None:

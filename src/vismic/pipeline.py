@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -26,7 +27,16 @@ from .errors import InputError, NoTextureError, ParameterError
 from .fuse import column_block, fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
-from .motion import MODES, FastMotionEstimator, MotionEstimator, jit_wanted, warm_jit
+from .motion import (
+    MODES,
+    FastMotionEstimator,
+    MotionEstimator,
+    fft_backend,
+    fft_wisdom,
+    jit_wanted,
+    learn_fft_wisdom,
+    warm_jit,
+)
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
@@ -464,6 +474,7 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 # path's weights) are built once per worker, not once per chunk.  Estimators carry state, so the
 # cache is per thread.
 _WORKER_CACHE = threading.local()
+_WISDOM_FILE = "fftw-wisdom.bin"  # in a checkpoint folder: the FFTW plans its chunks were made with
 
 
 def _import_post() -> None:
@@ -481,8 +492,10 @@ def _import_post() -> None:
 
 
 def _task_key(task: dict) -> str:
-    """What makes two tasks share an estimator (input, parameters, ROI, declared length)."""
-    return json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames")], sort_keys=True)
+    """What makes two tasks share an estimator (input, parameters, ROI, declared length, FFTW plans)."""
+    wisdom = task.get("fft_wisdom")
+    plans = hashlib.sha256(wisdom).hexdigest() if wisdom is not None else None
+    return json.dumps([task["path"], task["params"], task["roi"], task.get("n_frames"), plans], sort_keys=True)
 
 
 def motion_range(task: dict) -> dict:
@@ -497,7 +510,9 @@ def motion_range(task: dict) -> dict:
     task : dict
         ``path``, ``params`` (a :meth:`RecoveryParams.to_dict`), ``roi`` ``[x, y, w, h]``,
         ``shape`` ``[rows, cols]`` of the ROI, ``n_frames`` (for the automatic grid), ``start``,
-        ``stop``; optional ``decode_threads`` (:attr:`FrameSource.decode_threads`, default 0).
+        ``stop``; optional ``decode_threads`` (:attr:`FrameSource.decode_threads`, default 0) and
+        ``fft_wisdom`` (the FFTW plans of the process that started the run,
+        :func:`vismic.motion.fft_wisdom`, followed here so every chunk rounds alike).
 
     Returns
     -------
@@ -514,6 +529,7 @@ def motion_range(task: dict) -> dict:
         warnings.simplefilter("always")
         est = getattr(_WORKER_CACHE, "estimator", None) if getattr(_WORKER_CACHE, "key", None) == key else None
         if est is None:
+            learn_fft_wisdom(task.get("fft_wisdom"))
             est, _, _ = build_estimator(params, tuple(task["shape"]), n_frames=task.get("n_frames"))
             _WORKER_CACHE.key, _WORKER_CACHE.estimator = key, est
         est.reset()
@@ -586,6 +602,15 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
     facts: dict = {"processes": 1, "chunk_frames": params.chunk}  # the parallel path may use smaller chunks
     exact = isinstance(est, MotionEstimator)
+    if exact:
+        facts["fft"] = fft_backend()
+    if exact and store is not None and fft_backend() == "fftw":
+        # a resumed run follows the FFTW plans of the run that saved the chunks: the same rounding
+        saved = store.load_blob(_WISDOM_FILE)
+        learn_fft_wisdom(saved)
+        est.prepare()
+        if saved is None:
+            store.save_blob(_WISDOM_FILE, fft_wisdom())
     if exact and not parallel:
         facts["phase_step"] = "numba" if warm_jit() else "numpy"
     if not parallel:
@@ -604,6 +629,10 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     # every process (or Dask worker) decodes its own range on one core: one decoder thread each
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
             "shape": [roi.h, roi.w], "n_frames": src.n_frames, "decode_threads": 1}
+    if exact and fft_backend() == "fftw":
+        # plan here first; the other processes follow these plans (same rounding in every chunk)
+        est.prepare()
+        base["fft_wisdom"] = fft_wisdom()
     results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if store is not None:
         for i, (a, b) in enumerate(spans):
