@@ -32,7 +32,7 @@ from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
 __all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade",
-           "fft_backend", "jit_kernel", "jit_wanted", "warm_jit"]
+           "fft_backend", "fft_wisdom", "learn_fft_wisdom", "jit_kernel", "jit_wanted", "warm_jit"]
 
 MODES = ("increment", "reference")
 
@@ -149,12 +149,10 @@ class MotionEstimator:
         fftw = fft_backend() == "fftw"
         self._work = [_LevelWork(self.pyramid, i, self._edges[i], fftw=fftw) for i in range(len(self.pyramid.levels))]
         if fftw:
-            from ._fftw import InPlace, empty
+            from ._fftw import InPlace, empty, save
 
             self._spec = empty(self.pyramid.shape, np.complex64)
             self._forward = InPlace(self._spec, (0, 1), forward=True, threads=self.pyramid.workers or 1).execute
-            from ._fftw import save
-
             save()  # new plans go to the disk cache for the next run
         else:
             self._spec = self._forward = None
@@ -422,7 +420,6 @@ class _LevelWork:
     def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray], *,
                  fftw: bool = False) -> None:
         filt = pyr._filters[i]
-        self.workers = pyr.workers
         k, r, c = filt.shape
         # a cropped level gathers its part of the full spectrum with flat indices; regions are
         # summed by two small matrix products
