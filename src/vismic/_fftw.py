@@ -35,7 +35,9 @@ import pyfftw
 
 __all__ = ["InPlace", "empty", "learn", "save", "wisdom"]
 
-_lock = threading.Lock()
+# FFTW's planner and wisdom are not thread-safe: vismic's planning, wisdom export and import (Dask
+# workers run tasks in threads) take this lock
+_lock = threading.RLock()
 # disk cache read yet; another process's plans followed (learn); the wisdom last read or written
 _state = {"loaded": False, "learned": False, "saved": None}
 
@@ -85,7 +87,8 @@ def _import(data: bytes) -> bool:
     parts = bytes(data).split(b"\0")
     if len(parts) != 3:
         return False
-    pyfftw.import_wisdom(tuple(parts))  # entries FFTW cannot read are ignored
+    with _lock:
+        pyfftw.import_wisdom(tuple(parts))  # entries FFTW cannot read are ignored
     return True
 
 
@@ -130,8 +133,9 @@ class InPlace:
 
     def __init__(self, view: np.ndarray, axes: tuple[int, ...], *, forward: bool, threads: int = 1) -> None:
         _load()
-        self._plan = pyfftw.FFTW(view, view, axes=axes, direction="FFTW_FORWARD" if forward else "FFTW_BACKWARD",
-                                 flags=("FFTW_MEASURE",), threads=max(1, int(threads)))
+        with _lock:
+            self._plan = pyfftw.FFTW(view, view, axes=axes, direction="FFTW_FORWARD" if forward else "FFTW_BACKWARD",
+                                     flags=("FFTW_MEASURE",), threads=max(1, int(threads)))
         self.execute = self._plan.execute
 
 
@@ -141,7 +145,8 @@ def wisdom() -> bytes:
     FFTW's three wisdom texts (double, single, long double precision; no NUL bytes in them)
     joined by NUL bytes: the format of the disk cache too.
     """
-    return b"\0".join(pyfftw.export_wisdom())
+    with _lock:
+        return b"\0".join(pyfftw.export_wisdom())
 
 
 def learn(data: bytes) -> None:
