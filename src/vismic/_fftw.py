@@ -29,11 +29,12 @@ import os
 import platform
 import tempfile
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pyfftw
 
-__all__ = ["InPlace", "empty", "learn", "save", "wisdom"]
+__all__ = ["empty", "in_place", "learn", "save", "wisdom"]
 
 # FFTW's planner and wisdom are not thread-safe: vismic's planning, wisdom export and import (Dask
 # workers run tasks in threads) take this lock
@@ -124,19 +125,17 @@ def empty(shape, dtype) -> np.ndarray:
     return pyfftw.empty_aligned(shape, dtype=dtype)
 
 
-class InPlace:
-    """An in-place FFTW transform of one fixed array (or view) over fixed axes.
+def in_place(view: np.ndarray, axes: tuple[int, ...], *, forward: bool, threads: int = 1) -> Callable[[], None]:
+    """An in-place FFTW transform of one fixed array (or view) over fixed axes, as a no-argument callable.
 
     Unnormalised in both directions (an inverse returns ``n`` times numpy's ``ifft``): callers
     fold the ``1/n`` into what they multiply the spectrum by.  Planning overwrites ``view``.
     """
-
-    def __init__(self, view: np.ndarray, axes: tuple[int, ...], *, forward: bool, threads: int = 1) -> None:
-        _load()
-        with _lock:
-            self._plan = pyfftw.FFTW(view, view, axes=axes, direction="FFTW_FORWARD" if forward else "FFTW_BACKWARD",
-                                     flags=("FFTW_MEASURE",), threads=max(1, int(threads)))
-        self.execute = self._plan.execute
+    _load()
+    with _lock:
+        plan = pyfftw.FFTW(view, view, axes=axes, direction="FFTW_FORWARD" if forward else "FFTW_BACKWARD",
+                           flags=("FFTW_MEASURE",), threads=max(1, int(threads)))
+    return plan.execute  # the bound method keeps the plan (and its arrays) alive
 
 
 def wisdom() -> bytes:

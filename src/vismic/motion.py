@@ -149,13 +149,11 @@ class MotionEstimator:
         fftw = fft_backend() == "fftw"
         self._work = [_LevelWork(self.pyramid, i, self._edges[i], fftw=fftw) for i in range(len(self.pyramid.levels))]
         if fftw:
-            from ._fftw import InPlace, empty, save
+            from ._fftw import empty, in_place, save
 
             self._spec = empty(self.pyramid.shape, np.complex64)
-            self._forward = InPlace(self._spec, (0, 1), forward=True, threads=self.pyramid.workers or 1).execute
+            self._forward = in_place(self._spec, (0, 1), forward=True, threads=self.pyramid.workers or 1)
             save()  # new plans go to the disk cache for the next run
-        else:
-            self._spec = self._forward = None
 
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Motion of a batch of consecutive frames.
@@ -343,9 +341,9 @@ def _inverse(view: np.ndarray, axes: tuple[int, ...], workers: int | None, fftw:
     the ``1/n`` into its masks.  Else :mod:`scipy.fft`, normalised as numpy's ``ifft``.
     """
     if fftw:
-        from ._fftw import InPlace
+        from ._fftw import in_place
 
-        return InPlace(view, axes, forward=False, threads=workers or 1).execute
+        return in_place(view, axes, forward=False, threads=workers or 1)
     return functools.partial(_ifft_inplace, view, axes, workers)
 
 
@@ -379,8 +377,7 @@ class _BandPlan:
             self.lo, self.hi = int(cols[0]), int(cols[-1] + 1)
             sel = (slice(None), slice(self.lo, self.hi))
         self.sel = sel
-        # FFTW's inverse is unnormalised: its 1/(r c) goes into the mask
-        self.filt = np.ascontiguousarray(filt[sel] * np.float32(1.0 / (r * c)) if fftw else filt[sel])
+        self.filt = np.ascontiguousarray(filt[sel])
         self.src = None if flat is None else np.ascontiguousarray(flat.reshape(r, c)[sel]).ravel()
         self.dst = dst
         if self.axis is None:
@@ -421,6 +418,8 @@ class _LevelWork:
                  fftw: bool = False) -> None:
         filt = pyr._filters[i]
         k, r, c = filt.shape
+        if fftw:  # FFTW's inverse is unnormalised: its 1/(r c) goes into the masks
+            filt = filt * np.float32(1.0 / (r * c))
         # a cropped level gathers its part of the full spectrum with flat indices; regions are
         # summed by two small matrix products
         flat, self.rows_ind, self.cols_ind = level_geometry(pyr, i, edges)
@@ -437,7 +436,7 @@ class _LevelWork:
                       if pruned else None)
         if not pruned:
             self.inverse = _inverse(self.buf, (1, 2), pyr.workers, fftw)
-        self.filt = filt * np.float32(1.0 / (r * c)) if fftw and not pruned else filt
+        self.filt = None if pruned else filt  # pruned levels keep their bands' cropped masks in the plans
         self.flat = flat
         self.gather = np.empty((r, c), np.complex64) if flat is not None else None
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands

@@ -602,9 +602,10 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
     facts: dict = {"processes": 1, "chunk_frames": params.chunk}  # the parallel path may use smaller chunks
     exact = isinstance(est, MotionEstimator)
+    fftw = exact and fft_backend() == "fftw"
     if exact:
         facts["fft"] = fft_backend()
-    if exact and store is not None and fft_backend() == "fftw":
+    if fftw and store is not None:
         # a resumed run follows the FFTW plans of the run that saved the chunks: the same rounding
         saved = store.load_blob(_WISDOM_FILE)
         learn_fft_wisdom(saved)
@@ -629,8 +630,9 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     # every process (or Dask worker) decodes its own range on one core: one decoder thread each
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
             "shape": [roi.h, roi.w], "n_frames": src.n_frames, "decode_threads": 1}
-    if exact and fft_backend() == "fftw":
-        # plan here first; the other processes follow these plans (same rounding in every chunk)
+    if fftw:
+        # plan here first (done above when resuming); the other processes follow these plans, so
+        # every chunk rounds alike
         est.prepare()
         base["fft_wisdom"] = fft_wisdom()
     results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
