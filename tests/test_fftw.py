@@ -10,13 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from test_jit import CASES, _frames, _rel
+from test_scale import RATE, _npy, _scene, _Stop
 
 from vismic import motion
 from vismic import pipeline as pl
-from vismic import simulate as sim
 from vismic.pyramid import ComplexSteerablePyramid
-
-RATE = 2200.0
 
 
 @pytest.fixture
@@ -127,14 +125,6 @@ def test_plans_are_cached_on_disk(tmp_path):
     assert not held and not os.path.exists(path3)
 
 
-def _scene_npy(path, *, duration=0.5, shape=(64, 80)):
-    s = sim.builtin_sound("noise", rate=RATE, duration=duration, seed=4)
-    tex = sim.make_texture("pink", (shape[0] + 32, shape[1] + 32), seed=4)
-    sc = sim.Scene(texture=tex, sound=s, rate=RATE, rms_px=0.01, shape=shape, noise_sigma=2.0, seed=4)
-    np.save(path, np.concatenate(list(sc.frames(batch=512))))
-    return str(path)
-
-
 def test_every_chunk_follows_the_plans_of_the_run(tmp_path, monkeypatch, fft_choice):
     """The run's FFTW plans travel with every chunk and the workers plan by them."""
     pytest.importorskip("pyfftw")
@@ -149,7 +139,7 @@ def test_every_chunk_follows_the_plans_of_the_run(tmp_path, monkeypatch, fft_cho
             tasks.append(task)
             return super().submit(fn, task)
 
-    path = _scene_npy(tmp_path / "s.npy")
+    path = _npy(_scene(duration=0.5), tmp_path / "s.npy")
     params = pl.RecoveryParams(fps=RATE, chunk=256)
     with Recording(max_workers=2) as pool:
         spread = pl.recover(path, params, executor=pool)
@@ -162,14 +152,10 @@ def test_every_chunk_follows_the_plans_of_the_run(tmp_path, monkeypatch, fft_cho
     np.testing.assert_array_equal(spread.audio, serial.audio)
 
 
-class _Stop(Exception):
-    pass
-
-
 def test_a_resumed_run_follows_the_plans_of_its_checkpoint(tmp_path, monkeypatch, fft_choice):
     pytest.importorskip("pyfftw")
     fft_choice("fftw")
-    path = _scene_npy(tmp_path / "s.npy", duration=1.0)
+    path = _npy(_scene(duration=1.0), tmp_path / "s.npy")
     params = pl.RecoveryParams(fps=RATE, chunk=256, processes=1)
     clean = pl.recover(path, params)
     ck = tmp_path / "ck"
