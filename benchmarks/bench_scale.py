@@ -502,7 +502,6 @@ def main(argv: list[str] | None = None) -> int:
         tmpd = Path(tmp)
         # FFTW plans (extra vismic[fftw]) go to a cache of this run: every size starts unplanned
         os.environ["VISMIC_CACHE_DIR"] = str(tmpd / "plans")
-        planned: set[tuple[int, int]] = set()
         audio: dict[str, np.ndarray] = {}
         n_case = [0]
 
@@ -549,14 +548,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"reference (pyrtools per frame) {label}", ".npy", ref, ref))
             checks.append(f"{label}: the reference's per-band signals equal vismic's mode=reference motion on the "
                           f"same {ref['frames']} frames to {ref['check_rel_err']:.1e} of their RMS (max abs diff)")
-            if shape not in planned:
-                plan = _run_child({"kind": "plan", "shape": list(shape), "n": n, "label": label,
-                                   "param_sets": [LIKE_REF, {}]})
-                planned.add(shape)
-                if plan["fft"] == "fftw":
-                    notes.append(f"FFTW plans for {label} (reference settings and defaults) made before the timed "
-                                 f"cases, into this run's plan cache: {plan['seconds']:.1f} s (a first run on a new "
-                                 "size pays this once; the timed runs read the cache, as a user's later runs do)")
+            plan = _run_child({"kind": "plan", "shape": list(shape), "n": n, "label": label,
+                               "param_sets": [LIKE_REF, {}]})
+            if plan["fft"] == "fftw":
+                notes.append(f"FFTW plans for {label} (reference settings and defaults) made before the timed "
+                             f"cases, into this run's plan cache: {plan['seconds']:.1f} s (a first run on a new "
+                             "size pays this once; the timed runs read the cache, as a user's later runs do)")
             cases = [("exact, reference settings, 1 process", {**LIKE_REF, "processes": 1}, "ref1"),
                      ("exact, reference settings, 2 processes", {**LIKE_REF, "processes": 2}, "ref2"),
                      ("exact, reference settings, 2 processes, VISMIC_JIT=0", {**LIKE_REF, "processes": 2}, "ref2np",
