@@ -118,6 +118,15 @@ AR_CONTEXT_S = 0.05
 #: Blind line-delay check: covariance at the lags consecutive frames share must exceed this many
 #: standard errors (noise alone: ~1) for the check to say anything.
 MIN_STRUCTURE = 6.0
+#: Per-row gains: covariances between the row halves are averaged over +-ROW_SMOOTH rows.
+ROW_SMOOTH = 8
+#: A working-grid slot counts as measured when its SNR is within this many dB of the well-seen
+#: slots (75th percentile); the others are gaps, filled from their neighbours.
+SLOT_DROP_DB = 6.0
+#: Reference segments: each frame's phase is measured against a reference renewed every
+#: ANCHOR_S seconds (at least MIN_ANCHOR frames).
+ANCHOR_S = 1.0
+MIN_ANCHOR = 16
 ProgressFn = Callable[[int, int | None], None]
 
 
@@ -483,7 +492,7 @@ class RowMotionEstimator:
     """
 
     def __init__(self, shape: tuple[int, int], *, direction: str = "auto", bands: int | None = None,
-                 workers: int = 1) -> None:
+                 anchor: int = 64, workers: int = 1) -> None:
         rows, cols = int(shape[0]), int(shape[1])
         if rows < 3 or cols < 16:
             raise ParameterError(f"the ROI is {cols}x{rows} pixels; rolling-shutter recovery needs >= 16 columns "
@@ -509,13 +518,19 @@ class RowMotionEstimator:
             bank, kx = _x_bank(width, n_bands)
             self._hx.append((bank.astype(np.float32), (1j * kx).astype(np.complex64)))
         self._ky = _y_bank()
-        self._prev: dict[str, np.ndarray] = {}
+        if isinstance(anchor, bool) or int(anchor) < 2:
+            raise ParameterError(f"anchor={anchor} must be an integer >= 2 frames")
+        self._ref: dict[str, list] = {}
         self._stats: dict[str, list] = {}
         #: Time constant, in frames, of the running averages of weights and phase gradients.
         self.memory = 32
+        #: Frames per reference segment: frame ``i`` is measured against frame ``anchor * (i // anchor)``.
+        self.anchor = int(anchor)
         self.frames_seen = 0
-        self.information = np.zeros((len(self.channels), rows))  # sum over frames of sum(w g^2)
-        self.bands = n_bands
+        self.bands = max(n_bands, len(self._ky)) if "y" in self.families else n_bands
+        self.x_bands = n_bands
+        #: Sum over frames of ``sum(w g^2)`` per channel, band and row (the measurement's information).
+        self.information = np.zeros((len(self.channels), self.bands, rows))
 
     @property
     def n_channels(self) -> int:
@@ -555,7 +570,7 @@ class RowMotionEstimator:
         return out
 
     def process(self, frames: np.ndarray) -> np.ndarray:
-        """Per-row displacement increments of a batch of consecutive frames.
+        """Per-row, per-band displacement of a batch of consecutive frames against their segment's reference.
 
         Parameters
         ----------
@@ -564,58 +579,64 @@ class RowMotionEstimator:
 
         Returns
         -------
-        ndarray, shape (n, n_channels, rows), float32
-            Displacement of each row since the previous frame, in pixels (+x right, +y down);
-            0 for the clip's first frame, NaN where a row half has no texture in the band.
+        ndarray, shape (n, n_channels, bands, rows), float32
+            Displacement of each row half in each band since the reference frame of its segment
+            (frame ``anchor * (i // anchor)`` for frame ``i``), in pixels (+x right, +y down); NaN
+            where a row half has no texture in the band, or for bands a family does not have.
 
         Notes
         -----
-        The per-pixel weights ``|C|^2`` and phase gradients are running averages over about
-        :attr:`memory` frames, held fixed within a batch. Fixed weights make the increments
-        telescope: their sum over frames is the weighted phase change against the first frame,
-        so the noise of intermediate frames cancels instead of accumulating, while slow drift
-        still never wraps the phase. Averaged weights also carry no per-frame noise.
+        The phase of every pixel is measured against a reference frame, never accumulated
+        from frame-to-frame increments: a wrapped increment slips by ``2 pi`` in a noisy pixel
+        (a finest octave that the lens has blurred into noise), and summed slips are a random
+        walk that repeats in every frame as lines at multiples of the frame rate. Against a
+        reference, a noisy pixel's error stays bounded. The reference is renewed every
+        :attr:`anchor` frames, so slow drift never wraps the phase either; the constant that
+        each reference adds to a row is removed downstream (:func:`row_signals`, per row and
+        segment) together with the row's unknown texture phase. Weights (``|C|^2`` and the
+        phase gradient, running means over ~:attr:`memory` frames) are frozen at each
+        reference, so the reference's own noise is one constant per row and segment.
         """
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 3 or frames.shape[1:] != self.shape:
             raise ParameterError(f"frames of shape {frames.shape} given to an estimator built for {self.shape}")
         n = frames.shape[0]
+        rows = self.shape[0]
         coeffs = self._coeffs(frames)
-        out = np.zeros((n, self.n_channels, self.shape[0]), dtype=np.float32)
+        out = np.full((n, self.n_channels, self.bands, rows), np.nan, dtype=np.float32)
         alpha = np.float32(1.0 - (1.0 - 1.0 / self.memory) ** n)
+        start = self.frames_seen
+        # split the batch where a new segment (reference) starts
+        cuts = [k for k in range(n) if (start + k) % self.anchor == 0]
+        bounds = sorted({0, n, *cuts})
         ci = 0
         for fam in self.families:
             cols = self._xcols if fam == "x" else self._ycols
-            num = [np.zeros((n, self.shape[0]), np.float64) for _ in cols]
-            den = [np.zeros((n, self.shape[0]), np.float64) for _ in cols]
-            prev = self._prev.get(fam)
             stats = self._stats.setdefault(fam, [None] * len(coeffs[fam]))
+            refs = self._ref.setdefault(fam, [None] * len(coeffs[fam]))
             for b, (c, g) in enumerate(coeffs[fam]):
-                cp = np.concatenate([(c[:1] if prev is None else prev[b][None]), c[:-1]])
                 energy = (c.real**2 + c.imag**2).mean(axis=0)
                 qgrad = (c.real * g.imag - c.imag * g.real).mean(axis=0)
                 if stats[b] is None:
                     stats[b] = (energy, qgrad)
+                for k0, k1 in zip(bounds[:-1], bounds[1:], strict=True):
+                    if k0 in cuts or refs[b] is None:
+                        e_avg, q_avg = stats[b]
+                        grad = q_avg / np.maximum(e_avg, np.float32(1e-30))
+                        wg = e_avg * grad
+                        den = [(wg * grad)[:, sl].sum(axis=-1, dtype=np.float64) for sl in cols]
+                        refs[b] = (c[k0].copy(), wg, den)
+                    ref, wg, den = refs[b]
+                    dphi = np.angle(c[k0:k1] * np.conj(ref))
+                    a = dphi * wg
+                    for i, sl in enumerate(cols):
+                        num = a[..., sl].sum(axis=-1, dtype=np.float64)
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            out[k0:k1, ci + i, b] = np.where(den[i] > 0, -num / den[i], np.nan)
+                        self.information[ci + i, b] += den[i] * (k1 - k0)
                 e_avg, q_avg = stats[b]
-                w = e_avg
-                grad = q_avg / np.maximum(e_avg, np.float32(1e-30))
-                wg = w * grad
-                dphi = np.angle(c * np.conj(cp))
-                a = dphi * wg
-                m = wg * grad
-                for i, sl in enumerate(cols):
-                    num[i] += a[..., sl].sum(axis=-1, dtype=np.float64)
-                    den[i] += np.broadcast_to(m[:, sl].sum(axis=-1, dtype=np.float64), (n, self.shape[0]))
                 stats[b] = (e_avg + alpha * (energy - e_avg), q_avg + alpha * (qgrad - q_avg))
-            self._prev[fam] = np.stack([c[-1] for c, _ in coeffs[fam]])
-            for i in range(len(cols)):
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    v = np.where(den[i] > 0, -num[i] / den[i], np.nan)
-                if prev is None:
-                    v[0] = 0.0
-                out[:, ci] = v
-                self.information[ci] += den[i].sum(axis=0)
-                ci += 1
+            ci += len(cols)
         self.frames_seen += n
         return out
 
@@ -645,7 +666,7 @@ def _slot_projection(u: np.ndarray, weight: np.ndarray, *, slots: np.ndarray, si
     ok = (neff >= 2.5) & (det > 1e-9 * np.maximum(s0 * s2, 1e-300))
     with np.errstate(invalid="ignore", divide="ignore"):
         lin = (s2[:, None] - s1[:, None] * dk) / det[:, None]
-    p = np.where(ok[:, None], kern * lin, 0.0)
+        p = np.where(ok[:, None], kern * lin, 0.0)
     return p, ok
 
 
@@ -857,19 +878,23 @@ class RowSignals:
     Attributes
     ----------
     displacement : ndarray, shape (n_frames, n_channels, rows), float32
-        Displacement of each row (and row half) in pixels, its per-row mean over the clip
-        removed: a row's offset is its unknown texture phase, and cannot be told from a sound
-        component at an exact multiple of the frame rate.
+        Displacement of each row half in pixels, bands combined by their measured noise, with
+        its mean over every reference segment removed: a row's offset is its unknown texture
+        phase (plus the reference frame's noise), and cannot be told from a sound component at
+        an exact multiple of the frame rate.
     channels : tuple of str
         ``xL, xR, yL, yR`` (or the subset measured).
     noise : ndarray, shape (n_channels, rows)
         Noise variance of each row half in px^2 (inf where it has no texture), measured from
         the disagreement of the two halves of the same row (the same instant).
+    band_noise : ndarray, shape (n_channels, bands, rows) or None
+        The same per band, before the bands were combined (inf: band unusable).
     """
 
     displacement: np.ndarray
     channels: tuple[str, ...]
     noise: np.ndarray
+    band_noise: np.ndarray | None = None
 
     @property
     def weight(self) -> np.ndarray:
@@ -878,29 +903,56 @@ class RowSignals:
         floor = 1e-3 * float(np.median(finite)) if finite.size else 1.0
         return np.where(np.isfinite(self.noise), 1.0 / np.maximum(self.noise, floor), 0.0)
 
+    def model(self, *, smooth: int = ROW_SMOOTH) -> RowModel:
+        """Per-row gain and noise of the motion, from the data (see :class:`RowModel`)."""
+        return _row_model(self, smooth=smooth)
+
     def combined(self) -> tuple[np.ndarray, dict]:
-        """One displacement per row and frame: channels combined by one-factor maximum-ratio weights.
+        """One displacement per row and frame, in pixels along the motion.
 
         Returns
         -------
         rows : ndarray, shape (n_frames, rows), float64
-            Pixels along the measured motion (rows without texture are 0).
+            Pixels along the measured motion; 0 for rows that show no motion (a still
+            background, no texture).
         info : dict
-            Gains, noise variances and weights of the channels, and the motion direction.
+            Gains, noise variances and weights of the channels, the motion direction, and
+            the per-row gains and noise (:class:`RowModel`).
         """
-        d = self.displacement
-        n, c, h = d.shape
-        w = self.weight
-        use = np.all(w > 0, axis=0)
-        if not np.any(use):
-            raise NoTextureError("no row of the ROI has texture to measure motion from; choose a textured ROI")
-        ys = d[:, :, use].astype(np.float64)
-        ys -= ys.mean(axis=2, keepdims=True)  # burst-demeaned: the audio band sets the weights, not drift
-        flat = ys.transpose(1, 0, 2).reshape(c, -1)
-        fw = _fuse_weights(flat @ flat.T / flat.shape[1], self.channels)
-        rows = _combine(fw, d, axis=1)
-        rows[:, ~use] = 0.0
-        return rows, fw
+        m = self.model()
+        rows = m.values * m.gain[None, :]  # back to pixels: the row's own amplitude
+        rows[:, m.information <= 0] = 0.0
+        return rows, m.fuse | {"row_gain_px": m.gain, "row_noise_px2": m.noise}
+
+
+@dataclass
+class RowModel:
+    """The motion seen by each row: ``y_r(n) = a_r s(t_r(n)) + noise`` with ``var(noise) = sigma_r^2``.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_frames, rows), float64
+        ``y_r / a_r``: each row's estimate of the unit-variance motion ``s`` (0 where ``a_r = 0``).
+    gain : ndarray, shape (rows,)
+        ``a_r``: RMS motion of the row in pixels along the motion direction (0: the row shows
+        nothing that moves, e.g. a still background; it is a gap, not a zero).
+    noise : ndarray, shape (rows,)
+        ``sigma_r^2`` in px^2.
+    information : ndarray, shape (rows,)
+        ``a_r^2 / sigma_r^2``: the row's SNR, the weight of ``values`` (0: unusable).
+    scale_px : float
+        The object's RMS motion in pixels (``a_r`` where the rows see the motion best).
+    fuse : dict
+        The channels' gains and weights (:func:`_fuse_weights`), computed over the rows that
+        see motion.
+    """
+
+    values: np.ndarray
+    gain: np.ndarray
+    noise: np.ndarray
+    information: np.ndarray
+    scale_px: float
+    fuse: dict
 
 
 def _axis_deg(gx: float, gy: float) -> float:
@@ -908,6 +960,102 @@ def _axis_deg(gx: float, gy: float) -> float:
     a = float(np.degrees(np.arctan2(gy, gx))) if (gx or gy) else 0.0
     a = (a + 90.0) % 180.0 - 90.0
     return 90.0 if a == -90.0 else a
+
+
+def _box_rows(x: np.ndarray, half: int, count: np.ndarray) -> np.ndarray:
+    """Mean over ``+-half`` rows (last axis) of ``x`` where ``count`` is 1 (rows outside do not count)."""
+    if half <= 0:
+        return x
+    k = np.ones(2 * half + 1)
+    num = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -1, x * count)
+    den = np.convolve(count.astype(np.float64), k, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
+
+
+def _row_model(rows: RowSignals, *, smooth: int = ROW_SMOOTH) -> RowModel:
+    """Per-row gain and noise: which rows see the motion, and how well (see :meth:`RowSignals.model`).
+
+    A row that shows a still background measures zero motion with confidence; counted as a
+    measurement it would gate the sound on and off once per frame. So every row gets its own
+    gain ``a_r`` and noise ``sigma_r^2`` from the data: the two halves of a row share no pixel,
+    so the covariance of their motion estimates over the clip is ``a_r^2`` (signal only) and
+    the rest of each half's variance is its noise. Covariances are averaged over ``+-smooth``
+    neighbouring rows (objects span many rows) and shrunk by one standard error, so a row with
+    no signal gets ``a_r = 0``. The channels (halves, directions) are first combined by
+    maximum-ratio weights fitted on the rows in proportion to how well the halves agree, so a
+    still background does not set the motion direction.
+    """
+    d = rows.displacement
+    n, c, h = d.shape
+    w = rows.weight
+    use = np.all(w > 0, axis=0)
+    if not np.any(use):
+        raise NoTextureError("no row of the ROI has texture to measure motion from; choose a textured ROI")
+    ch = rows.channels
+    fams = [f for f in "xy" if f + "L" in ch]
+    li = [ch.index(f + "L") for f in fams]
+    ri = [ch.index(f + "R") for f in fams]
+    cov = np.zeros((h, c, c))
+    ys = d[:, :, use].astype(np.float64)
+    cov[use] = np.einsum("nch,ndh->hcd", ys, ys) / n
+    del ys
+    cnt = use.astype(np.float64)
+    # agreement of the halves, per row: the top singular value of the cross-half block over the halves' power
+    k_lr = _box_rows(cov[:, li][:, :, ri].reshape(h, -1).T, smooth, cnt).T.reshape(h, len(li), len(ri))
+    p_l = _box_rows(np.trace(cov[:, li][:, :, li], axis1=1, axis2=2)[None], smooth, cnt)[0]
+    p_r = _box_rows(np.trace(cov[:, ri][:, :, ri], axis1=1, axis2=2)[None], smooth, cnt)[0]
+    sv = np.linalg.svd(k_lr, compute_uv=False)[:, 0]
+    n_eff = n * (2 * smooth + 1) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(use, sv / np.sqrt(p_l * p_r), 0.0)
+    omega = np.clip(np.nan_to_num(rho) - 2.0 / math.sqrt(n_eff), 0.0, None) * use
+    if not np.any(omega > 0):
+        omega = cnt  # no row agrees: fit on all (the SNR will say it is noise)
+    c_glob = np.tensordot(omega, cov, axes=(0, 0)) / omega.sum()
+    fw = _fuse_weights(c_glob, ch)
+    beta, gains = fw["weights"], fw["gains"]
+    sgn = -1.0 if (fw["gx"] < 0 or (fw["gx"] == 0 and fw["gy"] < 0)) else 1.0
+    amp = math.hypot(fw["gx"], fw["gy"])
+    kappa = []  # per-half combining vectors giving pixels along the motion
+    for idx in (li, ri):
+        bg = float(beta[idx] @ gains[idx])
+        vec = np.zeros(c)
+        if bg > 0:
+            vec[idx] = beta[idx] * sgn * amp / bg
+        else:  # no common signal in this half: plain average of its channels
+            vec[idx] = 1.0 / len(idx)
+        kappa.append(vec)
+    kl, kr = kappa
+    c_lr = np.einsum("c,hcd,d->h", kl, cov, kr)
+    v_l = np.einsum("c,hcd,d->h", kl, cov, kl)
+    v_r = np.einsum("c,hcd,d->h", kr, cov, kr)
+    c_s = _box_rows(c_lr[None], smooth, cnt)[0]
+    se = np.sqrt(_box_rows((v_l * v_r)[None], smooth, cnt)[0] / n_eff)
+    a2 = np.clip(c_s - se, 0.0, None) * use
+    # each half's noise from the halves' disagreement in this row alone (the same instant, no shared pixel)
+    tot = np.maximum(v_l + v_r, 1e-300)
+    dis = np.maximum(v_l + v_r - 2 * c_lr, 1e-3 * tot)
+    s_l = dis * np.maximum(v_l, 1e-3 * tot) / tot
+    s_r = dis * np.maximum(v_r, 1e-3 * tot) / tot
+    noise = np.where(use, 1.0 / (1.0 / s_l + 1.0 / s_r), np.inf)
+    gain = np.sqrt(a2)
+    info = np.where(use & (gain > 0), a2 / noise, 0.0)
+    # each row: the two halves by inverse noise, then divided by the row's gain
+    coef = np.zeros((c, h))
+    ok = info > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wl = np.where(ok, (1.0 / s_l) / (1.0 / s_l + 1.0 / s_r) / gain, 0.0)
+        wr = np.where(ok, (1.0 / s_r) / (1.0 / s_l + 1.0 / s_r) / gain, 0.0)
+    coef += kl[:, None] * wl[None, :] + kr[:, None] * wr[None, :]
+    values = np.einsum("nch,ch->nh", d, coef, dtype=np.float64)
+    if np.any(ok):
+        order = np.argsort(-info[ok])
+        top = order[: max(1, int(np.ceil(0.5 * order.size)))]
+        scale = float(np.median(gain[ok][top]))
+    else:
+        scale = float(amp)
+    return RowModel(values, gain, noise, info, scale, fw)
 
 
 def _combine(fw: dict[str, Any], x: np.ndarray, *, axis: int) -> np.ndarray:
@@ -925,60 +1073,83 @@ def _combine(fw: dict[str, Any], x: np.ndarray, *, axis: int) -> np.ndarray:
     return np.tensordot(beta * scale, x, axes=([0], [axis]))
 
 
-def row_signals(increments: np.ndarray, channels: tuple[str, ...], information: np.ndarray, *,
-                overwrite: bool = False) -> RowSignals:
-    """Integrate per-row increments, remove each row's offset and measure each row's noise.
+def _segment_demean(x: np.ndarray, segment: int) -> None:
+    """Subtract, in place, the mean over each run of ``segment`` frames (axis 0) from ``x``."""
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    for s0 in range(0, n, segment):
+        blk = flat[s0 : s0 + segment]
+        blk -= blk.mean(axis=0, dtype=np.float64).astype(blk.dtype)
+
+
+def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information: np.ndarray, *,
+                anchor: int | None = None, overwrite: bool = False) -> RowSignals:
+    """Remove each row's offsets, measure each row's and band's noise, combine the bands by it.
 
     Parameters
     ----------
-    increments : ndarray, shape (n_frames, n_channels, rows)
-        From :meth:`RowMotionEstimator.process` (pixels per frame, NaN where no texture).
+    displacement : ndarray, shape (n_frames, n_channels, bands, rows)
+        From :meth:`RowMotionEstimator.process` (pixels against each segment's reference, NaN
+        where a band has no texture). A 3-D array (one band) is accepted.
     channels : tuple of str
         :attr:`RowMotionEstimator.channels`.
-    information : ndarray, shape (n_channels, rows)
+    information : ndarray, shape (n_channels, bands, rows)
         :attr:`RowMotionEstimator.information`.
+    anchor : int, optional
+        :attr:`RowMotionEstimator.anchor` (frames per reference segment); None: one segment.
     overwrite : bool
-        Integrate in place: ``increments`` (float32) becomes the displacement, and no second
-        array of the clip's size is made.
+        Work in place on ``displacement`` (float32): no second array of the clip's size.
 
     Returns
     -------
     RowSignals
+        Bands are weighted by their measured SNR (inverse noise from the halves'
+        disagreement), not by their energy: a finest octave that the lens blurred into noise
+        has much energy and little signal.
 
     Raises
     ------
     InputError
         Fewer than 3 frames.
     """
-    inc = np.asarray(increments)
-    n, c, h = inc.shape
+    d = np.asarray(displacement)
+    info = np.asarray(information, dtype=np.float64)
+    if d.ndim == 3:
+        d, info = d[:, :, None, :], info[:, None, :]
+    n, c, nb, h = d.shape
     if n < 3:
         raise InputError(f"only {n} frames; rolling-shutter recovery needs at least 3")
-    if len(channels) != c or information.shape != (c, h):
-        raise ParameterError(f"{len(channels)} channel names and information {information.shape} do not match "
-                             f"increments {inc.shape}")
-    valid = np.all(np.isfinite(inc[1:]), axis=0)  # (c, h)
-    disp = inc if overwrite and inc.dtype == np.float32 else np.empty(inc.shape, dtype=np.float32)
-    for ch in range(c):
-        x = np.cumsum(np.nan_to_num(inc[:, ch], nan=0.0), axis=0, dtype=np.float64)
-        x -= x.mean(axis=0)
-        disp[:, ch] = x
-    noise = np.full((c, h), np.inf)
+    if len(channels) != c or info.shape != (c, nb, h):
+        raise ParameterError(f"{len(channels)} channel names and information {info.shape} do not match "
+                             f"displacement {d.shape}")
+    disp = d if overwrite and d.dtype == np.float32 else d.astype(np.float32)
+    valid = np.all(np.isfinite(disp), axis=0) & (info > 0)  # (c, nb, h)
+    np.nan_to_num(disp, copy=False, nan=0.0)
+    _segment_demean(disp, int(anchor) if anchor else n)
+    band_noise = np.full((c, nb, h), np.inf)
     for f in sorted({ch[0] for ch in channels}):
         il, ir = channels.index(f + "L"), channels.index(f + "R")
-        noise[il], noise[ir] = _row_noise(disp[:, il], disp[:, ir], information[il], information[ir])
-    noise[~valid] = np.inf
-    return RowSignals(disp, tuple(channels), noise)
+        for b in range(nb):
+            band_noise[il, b], band_noise[ir, b] = _row_noise(disp[:, il, b], disp[:, ir, b], info[il, b], info[ir, b])
+    band_noise[~valid] = np.inf
+    band_noise = np.maximum(band_noise, 1e-30)  # identical halves (a noiseless still scene): valid, not unusable
+    wb = np.where(np.isfinite(band_noise), 1.0 / band_noise, 0.0)
+    wsum = wb.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(wsum[:, None, :] > 0, wb / wsum[:, None, :], 0.0).astype(np.float32)
+    out = np.einsum("ncbh,cbh->nch", disp, frac)
+    noise = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-300), np.inf)
+    return RowSignals(out, tuple(channels), noise, band_noise)
 
 
 def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_order: int | None = None) -> Stitched:
     """Per-row displacements -> one signal on a uniform time grid, gaps filled.
 
-    Each channel's rows are fitted onto working-grid slots ``k / rate`` (``rate`` rounded to an
-    integer number of slots per frame) by a local-linear fit weighted by each row's measured
-    noise; the channels are combined by one-factor maximum-ratio weights estimated on the
-    observed slots; the slots no row covers (the inter-frame gap, rows without texture) are
-    filled by :func:`ar_fill`.
+    Each row's estimate of the motion (:meth:`RowSignals.model`: its own gain and noise) is
+    fitted onto working-grid slots ``k / rate`` (``rate`` rounded to an integer number of slots
+    per frame) by a local-linear fit weighted by each row's SNR. A slot is measured when its
+    SNR is within ``SLOT_DROP_DB`` of the well-seen slots; the rest (the inter-frame gap, rows
+    of a still background, rows without texture) are gaps, filled by :func:`ar_fill`.
 
     Parameters
     ----------
@@ -995,8 +1166,7 @@ def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_or
     -------
     Stitched
     """
-    d = rows.displacement
-    n, c, h = d.shape
+    n, c, h = rows.displacement.shape
     if not rate > 0:
         raise ParameterError(f"rate={rate} must be > 0 Hz")
     slots_per_frame = max(2, int(round(rate / timing.fps)))
@@ -1013,45 +1183,53 @@ def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_or
     if slots.size < 2:
         raise ParameterError(f"the ROI's {h} rows span {h * timing.line_delay * 1e3:.3g} ms of each frame, less "
                              f"than two samples at {fs:g} Hz; use a taller ROI or a lower band")
-    weight = rows.weight
-    if not np.any(np.all(weight > 0, axis=0)):
-        raise NoTextureError("no row of the ROI has texture to measure motion from; choose a textured ROI")
-    proj = []
-    ok_all = np.ones(slots.size, bool)
-    for ch in range(c):
-        p, ok = _slot_projection(u, weight[ch], slots=slots, sigma=sigma)
-        proj.append(p)
-        ok_all &= ok
-    if ok_all.sum() < 2:
+    m = rows.model()
+
+    def place(info: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p, ok = _slot_projection(u, info, slots=slots, sigma=sigma)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var_k = np.where(ok, (p**2 / np.where(info > 0, info, np.inf)[None, :]).sum(axis=1), np.inf)
+            snr_k = np.where(ok, 1.0 / var_k, 0.0)
+        if np.any(ok):
+            good = float(np.percentile(snr_k[ok], 75))
+            ok &= snr_k >= good * 10 ** (-SLOT_DROP_DB / 10)
+        return p, ok, snr_k
+
+    values = m.values
+    p, ok, snr_k = place(m.information)
+    no_motion = ok.sum() < 2
+    if no_motion:  # no rows see motion: keep every textured row's raw motion; the SNR says it is noise
+        values = _combine(m.fuse, rows.displacement, axis=1)
+        p, ok, snr_k = place(np.where(np.isfinite(m.noise), 1.0, 0.0))
+    if ok.sum() < 2:
         raise NoTextureError("too few textured rows to place any sample on the time grid; choose a textured ROI")
-    xs = np.stack([d[:, ch].astype(np.float64) @ proj[ch][ok_all].T for ch in range(c)])  # (c, n, K)
-    ys = xs - xs.mean(axis=2, keepdims=True)  # burst-demeaned: weights set by the audio band, not drift
-    flat = ys.reshape(c, -1)
-    fw = _fuse_weights(flat @ flat.T / flat.shape[1], rows.channels)
-    z = _combine(fw, xs, axis=0)
+    z = (values @ p[ok].T) * (1.0 if no_motion else m.scale_px)  # (n, K) pixels along the motion
 
     grid = np.zeros((n, slots_per_frame))
     mask = np.zeros((n, slots_per_frame), bool)
-    grid[:, slots[ok_all]] = z
-    mask[:, slots[ok_all]] = True
+    grid[:, slots[ok]] = z
+    mask[:, slots[ok]] = True
     grid, mask = grid.ravel(), mask.ravel()
     first, last = np.flatnonzero(mask)[[0, -1]]
     grid, mask = grid[first : last + 1], mask[first : last + 1]
-    p = int(ar_order) if ar_order is not None else max(2, int(round(AR_ORDER_S * fs)))
-    if p < 1:
+    p_ar = int(ar_order) if ar_order is not None else max(2, int(round(AR_ORDER_S * fs)))
+    if p_ar < 1:
         raise ParameterError(f"ar_order={ar_order} must be >= 1")
     context = max(3 * slots_per_frame, int(round(AR_CONTEXT_S * fs)))
-    signal = ar_fill(grid, mask, order=p, context=context)
+    signal = ar_fill(grid, mask, order=p_ar, context=context)
     signal -= signal.mean()
-    snr = fw["snr"]
+    snr = 0.0 if no_motion else float(np.median(snr_k[ok]))
+    fw = m.fuse
+    weight = rows.weight
+    moving = np.flatnonzero(m.information > 0)
     diag = {
         "working_rate_hz": fs,
         "slots_per_frame": slots_per_frame,
-        "observed_slots_per_frame": int(ok_all.sum()),
+        "observed_slots_per_frame": int(ok.sum()),
         "rows_per_slot": rows_per_slot,
         "kernel_sigma_slots": sigma,
         "filled_fraction": float(1 - mask.mean()),
-        "ar_order": p,
+        "ar_order": p_ar,
         "motion_direction_deg": _axis_deg(fw["gx"], fw["gy"]),
         "channels": [
             {"name": ch, "gain_px": float(fw["gains"][i]), "noise_px2": float(fw["noise"][i]),
@@ -1059,9 +1237,12 @@ def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_or
              "rows_used": int(np.sum(weight[i] > 0))}
             for i, ch in enumerate(rows.channels)
         ],
+        "rows_seeing_motion": int(moving.size),
+        "rows_seeing_motion_span": [int(row0 + moving[0]), int(row0 + moving[-1])] if moving.size else None,
+        "motion_rms_px": m.scale_px,
         "estimated_snr_db": float(10 * np.log10(snr)) if snr > 0 else float("-inf"),
-        # noise of one combined sample, px^2 (the combination estimates a unit-variance factor with noise 1/snr)
-        "noise_var_px2": float((fw["gx"] ** 2 + fw["gy"] ** 2) / snr) if snr > 0 else float("inf"),
+        # noise of one measured sample, px^2 (the signal is in units of the object's RMS motion)
+        "noise_var_px2": float(m.scale_px**2 / snr) if snr > 0 else float("inf"),
     }
     return Stitched(signal, fs, mask, first / fs + timing.exposure / 2, diag)
 
@@ -1518,6 +1699,11 @@ class RollingShutterParams:
         return timing, info
 
 
+def anchor_frames(fps: float) -> int:
+    """Frames per reference segment at ``fps``: ``ANCHOR_S`` seconds, at least ``MIN_ANCHOR`` frames."""
+    return max(MIN_ANCHOR, int(round(ANCHOR_S * float(fps))))
+
+
 def auto_band(timing: RowTiming) -> float:
     """Default highest frequency to recover (Hz): exposure's first null, <= 8 kHz, <= 1/(8 d)."""
     b = min(8000.0, 1.0 / (8 * timing.line_delay))
@@ -1614,12 +1800,12 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     if band >= timing.effective_rate / 2:
         raise ParameterError(f"band={band:g} Hz must be below half the row rate ({timing.effective_rate / 2:g} Hz)")
     est = RowMotionEstimator((roi.h, roi.w), direction=params.direction, bands=params.bands,
-                             workers=params.workers)
+                             anchor=anchor_frames(fps), workers=params.workers)
     chunks, done, t_motion = stream_motion(src, est.process, roi=roi, batch=params.batch, progress=progress)
     t1 = time.perf_counter()
     inc = np.concatenate(chunks)
     del chunks
-    rows_sig = row_signals(inc, est.channels, est.information, overwrite=True)
+    rows_sig = row_signals(inc, est.channels, est.information, anchor=est.anchor, overwrite=True)
     del inc
     st = stitch(rows_sig, timing, row0=roi.y, rate=2.5 * band, ar_order=params.ar_order)
     consistency = line_delay_consistency(rows_sig, timing, row0=roi.y)
@@ -1693,7 +1879,8 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         output_rate_hz=out_rate,
         time_of_first_sample_s=st.t0,
         line_delay_check=consistency,
-        motion_bands=est.bands,
+        motion_bands=est.x_bands,
+        reference_segment_frames=est.anchor,
         lines_detected=lines,
         notched_hz=notched,
         output_gain=gain,
@@ -1964,7 +2151,7 @@ def _row_signals_of(source: Any, *, roi, direction: str, batch: int, progress: P
     try:
         rows, cols = src.shape
         r = ROI(*roi).check(rows, cols) if roi is not None else ROI(0, 0, cols, rows)
-        est = RowMotionEstimator((r.h, r.w), direction=direction)
+        est = RowMotionEstimator((r.h, r.w), direction=direction, anchor=anchor_frames(src.header_rate or 30.0))
         chunks = []
         done = 0
         for b in src.iter_batches(batch=batch, roi=r if roi is not None else None):
@@ -1977,7 +2164,7 @@ def _row_signals_of(source: Any, *, roi, direction: str, batch: int, progress: P
             src.close()
     if done < 8:
         raise InputError(f"only {done} frames; at least 8 are needed")
-    return row_signals(np.concatenate(chunks), est.channels, est.information), r, rows, done
+    return row_signals(np.concatenate(chunks), est.channels, est.information, anchor=est.anchor), r, rows, done
 
 
 def calibrate_tone(source: Any, *, fps: float, tone_hz: float, roi: tuple[int, int, int, int] | None = None,

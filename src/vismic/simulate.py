@@ -56,6 +56,8 @@ __all__ = [
     "MODES",
     "make_texture",
     "load_texture",
+    "blur_texture",
+    "object_rows_mask",
     "builtin_sound",
     "load_sound",
     "Scene",
@@ -289,6 +291,64 @@ def make_texture(kind: str = "pink", shape: tuple[int, int] = (256, 256), *, see
     _zero_nyquist(spec, rows, cols)
     img = sfft.irfft2(spec, s=(rows, cols))
     return _minmax01(img).astype(np.float32)
+
+
+def blur_texture(texture: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur a periodic texture with a Gaussian lens blur of ``sigma`` pixels (and rescale to [0, 1]).
+
+    Real lenses and sensors take most of the finest octave's contrast away: with ``sigma``
+    around 0.8-1.5 px the finest band of a pyramid holds mostly noise once the camera adds it.
+    The blur is applied in the Fourier domain, so the texture stays periodic and band-limited.
+
+    Parameters
+    ----------
+    texture : ndarray, shape (R, C)
+        A periodic texture (:func:`make_texture`, :func:`load_texture`).
+    sigma : float
+        Standard deviation of the blur in pixels (>= 0; 0 returns a copy).
+
+    Returns
+    -------
+    ndarray, shape (R, C), float32
+        Values in [0, 1].
+
+    Raises
+    ------
+    ParameterError
+        A texture that is not 2-D or not finite, or a negative ``sigma``.
+    """
+    tex = _check_texture(texture)
+    s = _finite("sigma", sigma, lo=0.0, fix="give the blur in pixels, e.g. sigma=1.0")
+    if s == 0:
+        return tex.astype(np.float32, copy=True)
+    rows, cols = tex.shape
+    fy, fx = _freq_grids(rows, cols)
+    spec = sfft.rfft2(tex.astype(np.float64)) * np.exp(-2.0 * np.pi**2 * s**2 * (fy**2 + fx**2))
+    _zero_nyquist(spec, rows, cols)
+    return _minmax01(sfft.irfft2(spec, s=(rows, cols))).astype(np.float32)
+
+
+def object_rows_mask(shape: tuple[int, int], rows: tuple[float, float], *, soft_px: float = 1.5) -> np.ndarray:
+    """Alpha mask of an object spanning a band of rows (fractions of the height), soft-edged.
+
+    ``object_rows_mask((720, 128), (0.15, 0.85))`` covers the middle 70 % of the rows: the
+    object of a rolling-shutter scene over a still background (:class:`RollingShutterScene`'s
+    ``object_mask``). The edges ramp over ``soft_px`` pixels (a lens does not draw hard edges).
+
+    Returns
+    -------
+    ndarray, shape, float64
+        1 on the object, 0 on the background.
+    """
+    h, w = _check_shape("shape", shape)
+    lo = _finite("rows[0]", rows[0], lo=0.0, hi=1.0, fix="give fractions of the height in [0, 1]")
+    hi = _finite("rows[1]", rows[1], lo=0.0, hi=1.0, fix="give fractions of the height in [0, 1]")
+    if not hi > lo:
+        raise _bad("rows", rows, "must be (top, bottom) with top < bottom", "use e.g. rows=(0.15, 0.85)")
+    soft = max(_finite("soft_px", soft_px, lo=0.0, fix="use e.g. soft_px=1.5"), 1e-6)
+    y = np.arange(h) + 0.5
+    a = np.clip((y - lo * h) / soft + 0.5, 0, 1) * np.clip((hi * h - y) / soft + 0.5, 0, 1)
+    return np.broadcast_to(a[:, None], (h, w)).copy()
 
 
 def _periodic_component(img: np.ndarray) -> np.ndarray:
@@ -1144,6 +1204,14 @@ class RollingShutterScene:
 flicker_hz, contrast, mean, seed
         As in :class:`Scene` (``mode`` may be ``"rigid"``, ``"halves"``, ``"halves-in-phase"``,
         ``"membrane"`` or an array); there is no drift.
+    object_mask : ndarray, shape ``shape``, or None
+        Where the vibrating object is (alpha in [0, 1], e.g. :func:`object_rows_mask`); elsewhere
+        the frame shows ``background``, which does not move. None: the object fills the frame.
+        The mask itself is fixed (the object's outline does not move with it: only its texture
+        does, so the edges carry no extra motion cue).
+    background : ndarray or None
+        Texture of the still background (a texture at least ``shape``; centre-cropped), seen
+        with the same ``contrast`` and ``mean``. None with a mask: a flat grey background.
 
     Raises
     ------
@@ -1173,6 +1241,8 @@ flicker_hz, contrast, mean, seed
     contrast: float = 0.8
     mean: float = 0.5
     seed: int = 0
+    object_mask: np.ndarray | None = None
+    background: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         def setf(name: str, value: Any) -> None:
@@ -1243,6 +1313,20 @@ flicker_hz, contrast, mean, seed
         if tex.shape[0] < need_r or tex.shape[1] < need_c:
             raise _bad("texture", tex, f"is too small for {rows} x {cols} frames (needs >= {need_r} x {need_c})",
                        f"use make_texture(kind, ({need_r}, {need_c}))")
+        if self.object_mask is not None:
+            m = np.asarray(self.object_mask, dtype=np.float64)
+            if m.shape != (rows, cols) or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
+                raise _bad("object_mask", self.object_mask, f"must be an array of shape {(rows, cols)} with values "
+                           "in [0, 1]", "use object_rows_mask(shape, (0.15, 0.85))")
+            m = m.copy()
+            m.flags.writeable = False
+            setf("object_mask", m)
+        if self.background is not None:
+            bg = _check_texture(self.background)
+            if bg.shape[0] < rows or bg.shape[1] < cols:
+                raise _bad("background", bg, f"is smaller than the {rows} x {cols} frame",
+                           f"use make_texture(kind, ({rows}, {cols})) or larger")
+            setf("background", bg)
 
     # ---------------------------------------------------------------- facts
     @property
@@ -1366,6 +1450,9 @@ flicker_hz, contrast, mean, seed
             "full_well": self.full_well, "bits": self.bits, "flicker": self.flicker,
             "flicker_hz": self.flicker_hz, "contrast": self.contrast, "mean": self.mean, "seed": self.seed,
             "texture_shape": list(self.texture.shape), "duration_s": self.duration,
+            "object_mask": None if self.object_mask is None else f"array{tuple(self.object_mask.shape)}",
+            "object_fraction": 1.0 if self.object_mask is None else float(np.mean(self.object_mask)),
+            "background": None if self.background is None else f"array{tuple(self.background.shape)}",
         }
 
     # ---------------------------------------------------------------- rendering
@@ -1437,6 +1524,16 @@ class _RollingRenderer:
         if not np.all(m == 1.0):
             d = d * m[None] ** np.arange(order + 1)[:, None, None]
         self.derivs = np.ascontiguousarray(d.transpose(1, 0, 2))  # (rows, order+1, cols)
+        self.alpha = self.still = None
+        if scene.object_mask is not None:
+            self.alpha = scene.object_mask
+            if scene.background is None:
+                bg = np.full((rows, cols), scene.mean)
+            else:
+                br, bc = scene.background.shape
+                b0, b1 = (br - rows) // 2, (bc - cols) // 2
+                bg = scene.mean + scene.contrast * (scene.background[b0 : b0 + rows, b1 : b1 + cols] - 0.5)
+            self.still = (1.0 - self.alpha) * bg
         e = scene.exposure
         n_nodes = 1 if e == 0 else int(min(256, max(2, math.ceil(e * scene.sound_rate) + 1)))
         if n_nodes == 1:
@@ -1456,6 +1553,8 @@ class _RollingRenderer:
             np.multiply(powers[:, :, k - 1], a, out=powers[:, :, k])
         moments = powers @ self.weights  # (n, rows, order+1): E_w[(-a)^k]
         out = np.ascontiguousarray(np.matmul(moments.transpose(1, 0, 2), self.derivs).transpose(1, 0, 2))
+        if self.alpha is not None:  # the object over its still background
+            out = self.alpha * out + self.still
         if sc.flicker:
             mid = starts + sc.exposure / 2
             gain = 1.0 + sc.flicker * np.sinc(sc.flicker_hz * sc.exposure) * np.sin(2 * np.pi * sc.flicker_hz * mid)
