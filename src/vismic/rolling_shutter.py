@@ -114,7 +114,7 @@ READOUT_FIT_TOL = 2e-3
 EDGE = 0.5
 #: Autoregressive gap filling: model order and the context on each side of a gap, in seconds.
 AR_ORDER_S = 0.008
-AR_CONTEXT_S = 0.05
+AR_CONTEXT_S = 0.03
 #: Blind line-delay check: covariance at the lags consecutive frames share must exceed this many
 #: standard errors (noise alone: ~1) for the check to say anything.
 MIN_STRUCTURE = 6.0
@@ -1215,7 +1215,7 @@ def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_or
     p_ar = int(ar_order) if ar_order is not None else max(2, int(round(AR_ORDER_S * fs)))
     if p_ar < 1:
         raise ParameterError(f"ar_order={ar_order} must be >= 1")
-    context = max(3 * slots_per_frame, int(round(AR_CONTEXT_S * fs)))
+    context = max(slots_per_frame, int(round(AR_CONTEXT_S * fs)))  # each side reaches a measured run
     signal = ar_fill(grid, mask, order=p_ar, context=context)
     signal -= signal.mean()
     snr = 0.0 if no_motion else float(np.median(snr_k[ok]))
