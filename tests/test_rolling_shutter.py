@@ -8,7 +8,6 @@ K-01, ~43 % for a phone at 30 fps) with fewer rows, so every test stays fast.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
@@ -18,6 +17,7 @@ import soxr
 
 from vismic import rolling_shutter as rs
 from vismic import simulate as sim
+from vismic.cli import rolling as rscli
 from vismic.denoise import highpass
 from vismic.errors import InputError, ParameterError, VismicError
 from vismic.metrics import correlation
@@ -450,19 +450,13 @@ def test_camera_preset_is_scaled_to_the_videos_rows():
     assert any("scaled" in n for n in info["notes"])
 
 
-# ----------------------------------------------------------------------------- CLI glue (tested without cli.py)
+# ----------------------------------------------------------------------------- CLI glue (vismic.cli.rolling)
 
 
 def _parser():
     from vismic import cli
 
-    p = cli.build_parser()
-    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-    if "--rolling-shutter" not in sub.choices["recover"]._option_string_actions:
-        rs.add_cli_arguments(sub.choices["recover"])
-    if "calibrate" not in sub.choices:
-        rs.add_calibrate_parser(sub)
-    return p
+    return cli.build_parser()
 
 
 def test_cli_recover_writes_outputs(tone_video, tmp_path, capsys):
@@ -470,7 +464,7 @@ def test_cli_recover_writes_outputs(tone_video, tmp_path, capsys):
     out = tmp_path / "o.wav"
     args = _parser().parse_args(["recover", path, "-o", str(out), "--fps", "59.94", "--rolling-shutter",
                                  "--line-delay", repr(sc.line_delay), "--exposure", "1/2000", "--quiet"])
-    assert rs.recover_main(args) == 0
+    assert rscli.recover_main(args) == 0
     assert out.exists() and (tmp_path / "o.listen.wav").exists() and (tmp_path / "o.json").exists()
 
 
@@ -484,7 +478,7 @@ def test_cli_bad_rolling_shutter_options(tone_video, tmp_path, argv, message):
     _, path = tone_video
     args = _parser().parse_args(["recover", path, "-o", str(tmp_path / "x.wav"), "--fps", "59.94", *argv])
     with pytest.raises(VismicError, match=message):
-        rs.recover_main(args)
+        rscli.recover_main(args)
     assert not (tmp_path / "x.wav").exists()
 
 
@@ -494,24 +488,22 @@ def test_cli_calibrate_flags_mismatch(tmp_path, capsys):
     p = _parser()
     ok = p.parse_args(["calibrate", path, "--fps", "59.94", "--flicker-hz", "700", "--line-delay",
                        repr(sc.line_delay), "--json"])
-    assert rs.calibrate_main(ok) == 0
+    assert rscli.calibrate_main(ok) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["check"]["consistent"] and res["line_delay"] == pytest.approx(sc.line_delay, rel=2e-3)
     bad = p.parse_args(["calibrate", path, "--fps", "59.94", "--flicker-hz", "700", "--line-delay",
                         repr(1.1 * sc.line_delay)])
     with pytest.warns(UserWarning, match="MISMATCH"):
-        assert rs.calibrate_main(bad) == 1
+        assert rscli.calibrate_main(bad) == 1
     with pytest.raises(ParameterError, match="--flicker-hz HZ"):
-        rs.calibrate_main(p.parse_args(["calibrate", path, "--fps", "59.94"]))
-    assert rs.calibrate_main(p.parse_args(["calibrate", "--list-cameras"])) == 0
+        rscli.calibrate_main(p.parse_args(["calibrate", path, "--fps", "59.94"]))
+    assert rscli.calibrate_main(p.parse_args(["calibrate", "--list-cameras"])) == 0
     assert "pentax-k-01-720p60" in capsys.readouterr().out
 
 
-def test_cli_main_wiring_when_present(tone_video, tmp_path, capsys):
+def test_cli_main_wiring(tone_video, tmp_path, capsys):
     from vismic import cli
 
-    if "calibrate" not in getattr(cli, "COMMANDS", {}):
-        pytest.skip("vismic.cli does not wire rolling_shutter.add_cli_arguments / calibrate_main yet")
     sc, path = tone_video
     assert cli.main(["recover", path, "-o", str(tmp_path / "w.wav"), "--fps", "59.94", "--rolling-shutter",
                      "--camera", "pentax k1"]) == 2

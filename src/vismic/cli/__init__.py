@@ -13,8 +13,10 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import ParameterError, VismicError
+from .. import __version__
+from ..errors import ParameterError, VismicError
+from ._common import _default_output, _extras, _plan_extras, _plan_outputs, _progress_bar, _voice, _voice_line
+from .rolling import add_calibrate_parser, add_cli_arguments, calibrate_main, recover_main, uses_rolling_shutter
 
 EXIT_USAGE = 2
 
@@ -44,7 +46,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .rolling_shutter import add_calibrate_parser, add_cli_arguments
 
     p = _Parser(prog="vismic", description="Recover sound from silent video (the visual microphone).")
     p.add_argument("--version", action="version", version=f"vismic {__version__}")
@@ -186,46 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress_bar(quiet: bool, desc: str):
-    if quiet:
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=None, unit="frame", desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
-
-    def update(done: int, total: int | None) -> None:
-        if total and bar.total != total:
-            bar.total = total
-            bar.refresh()
-        bar.update(done - bar.n)
-
-    return update, bar.close
-
-
-def _default_output(inp: str) -> str:
-    base = os.path.basename(os.path.normpath(inp)) or "vismic"
-    stem = os.path.splitext(base)[0].replace("*", "").strip(".") or "vismic"
-    return f"{stem}.vismic.wav"
-
-
-def _plan_outputs(a: argparse.Namespace) -> str:
-    """The main WAV path of ``recover``; every output is checked writable before hours of work."""
-    from .io.audio import check_writable
-    from .pipeline import output_paths
-
-    out = a.output or _default_output(a.input)
-    if not out.lower().endswith(".wav"):
-        raise ParameterError(f"-o {out}: the output must be a .wav path")
-    if a.listen_rate <= 0:
-        raise ParameterError(f"--listen-rate {a.listen_rate} must be > 0 Hz")
-    for p in output_paths(out, spectrogram=a.spectrogram).values():
-        check_writable(p, force=a.force)
-    return out
-
-
 def cmd_recover(a: argparse.Namespace) -> int:
-    from .rolling_shutter import recover_main, uses_rolling_shutter
-
     if uses_rolling_shutter(a):
         if a.dask or a.mode == "fast" or a.checkpoint:
             raise ParameterError("--dask, --mode fast and --checkpoint do not apply to --rolling-shutter recoveries; "
@@ -237,8 +199,8 @@ def cmd_recover(a: argparse.Namespace) -> int:
             raise ParameterError("--mux, --report and --voice do not work with --rolling-shutter yet; recover, then "
                                  "run vismic mux VIDEO WAV -o OUT.mp4 on the outputs")
         return recover_main(a)
-    from .io import open_source, parse_roi
-    from .pipeline import RecoveryParams, recover, save
+    from ..io import open_source, parse_roi
+    from ..pipeline import RecoveryParams, recover, save
 
     roi = None if a.roi == "auto" else parse_roi(a.roi)
     notch: str | tuple[float, ...] = a.notch if a.notch in ("report", "auto", "off") else _float_list(a.notch)
@@ -326,7 +288,7 @@ def _executor(dask: str | None):
 
     if dask is None:
         return contextlib.nullcontext(None)
-    from .distributed import dask_client
+    from ..distributed import dask_client
 
     return dask_client(None if dask == "local" else dask)
 
@@ -340,78 +302,8 @@ def _add_timing_arguments(p: argparse.ArgumentParser) -> None:
                         "slow-motion factor (resampling)")
 
 
-def _plan_extras(a: argparse.Namespace) -> None:
-    """Check the --report and --mux outputs before the recovery starts."""
-    from .io import CAMERA_EXTENSIONS
-    from .io.audio import check_writable
-    from .io.mux import MUX_SUFFIXES
-
-    if a.report:
-        if not a.report.lower().endswith((".html", ".htm")):
-            raise ParameterError(f"--report {a.report}: the report must be an .html path")
-        check_writable(a.report, force=a.force)
-    if a.mux:
-        if os.path.splitext(a.mux)[1].lower() not in MUX_SUFFIXES:
-            raise ParameterError(f"--mux {a.mux}: the output must end in one of {sorted(MUX_SUFFIXES)}")
-        ext = os.path.splitext(a.input)[1].lower()
-        if not os.path.isfile(a.input) or ext == ".npy" or ext in CAMERA_EXTENSIONS:
-            raise ParameterError(f"--mux needs a video file as input; {a.input} is not one (use vismic mux with "
-                                 "a video of the scene)")
-        check_writable(a.mux, force=a.force)
-
-
-def _voice(rec):
-    """The voice report of a recovery, also stored in its diagnostics (None with a warning if impossible)."""
-    from .analysis.voice import voice_report
-
-    try:
-        voice = voice_report(rec.audio, rate=rec.rate)
-    except VismicError as exc:
-        warnings.warn(f"no voice report: {exc}", stacklevel=2)
-        return None
-    rec.diagnostics["voice"] = voice.to_dict()
-    return voice
-
-
-def _voice_line(v) -> str:
-    spk = v.speakers.get("count")
-    g = v.gender if v.gender == "unknown" else f"{v.gender} (confidence {v.gender_confidence:.2f})"
-    f0 = f"median F0 {v.median_f0_hz:.0f} Hz, " if v.median_f0_hz else ""
-    return f"voice: {g}, {f0}{100 * v.voiced_fraction:.0f} % voiced, speakers: {spk}"
-
-
-def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
-    """Write --report and --mux after the main outputs; returns mux's result (or None)."""
-    if a.report:
-        from .report import write_report
-
-        vmap = None
-        try:
-            from .analysis.vibmap import vibration_map
-        except ImportError:  # pragma: no cover - the module ships with vismic
-            vibration_map = None
-        if vibration_map is not None:
-            try:
-                # the region recovered; with --roi auto the whole frame, to show where the region came from
-                roi = None if rec.params.roi == "auto" else rec.input.get("roi")
-                vmap = vibration_map(a.input, fps=rec.rate, roi=None if roi is None else tuple(roi))
-            except VismicError as exc:
-                warnings.warn(f"no vibration map in the report: {exc}", stacklevel=2)
-                rec.warnings.append(f"no vibration map: {exc}")
-        paths["report"] = write_report(rec, a.report, listen_wav=paths.get("listen"), vibration_map=vmap,
-                                       voice=voice, force=a.force)
-    if a.mux:
-        from .io.mux import mux
-
-        res = mux(a.input, rec.audio, a.mux, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=a.timing,
-                  pitch=a.pitch, force=a.force)
-        paths["mux"] = res["path"]
-        return res
-    return None
-
-
 def cmd_mux(a: argparse.Namespace) -> int:
-    from .io.mux import mux
+    from ..io.mux import mux
 
     res = mux(a.video, a.audio, a.output, audio_rate=a.audio_rate, capture_fps=a.fps, timing=a.timing,
               pitch=a.pitch, video_mode=a.video_mode, force=a.force)
@@ -439,7 +331,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _scene_from_args(a: argparse.Namespace):
-    from . import simulate as sim
+    from .. import simulate as sim
 
     if a.fps <= 0:
         raise ParameterError(f"--fps {a.fps} must be > 0 Hz")
@@ -464,8 +356,8 @@ def _scene_from_args(a: argparse.Namespace):
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
-    from . import simulate as sim
-    from .io.audio import check_writable
+    from ..io.audio import check_writable
+    from .. import simulate as sim
 
     stem = os.path.splitext(a.output)[0]
     truth = stem + ".truth.wav"
@@ -488,7 +380,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, obj: dict) -> None:
-    from .io.audio import atomic_path
+    from ..io.audio import atomic_path
 
     with atomic_path(path, suffix=".json") as tmp:
         with open(tmp, "w") as fh:
@@ -508,8 +400,8 @@ def _rate_from_sidecar(wav: str, header_rate: float) -> float:
 
 
 def cmd_score(a: argparse.Namespace) -> int:
-    from .io.audio import read_audio
-    from .metrics import score
+    from ..io.audio import read_audio
+    from ..metrics import score
 
     truth, rt = read_audio(a.truth)
     est, re_ = read_audio(a.estimate)
@@ -536,9 +428,9 @@ def _print_score(res: dict) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from . import simulate as sim
-    from .metrics import score
-    from .pipeline import RecoveryParams, recover, save
+    from ..metrics import score
+    from ..pipeline import RecoveryParams, recover, save
+    from .. import simulate as sim
 
     os.makedirs(a.out, exist_ok=True)
     video = os.path.join(a.out, "demo_scene.mkv")
@@ -604,7 +496,7 @@ def _band_arg(text: str | None) -> tuple[float, float] | None:
 
 def _analysis_output(a: argparse.Namespace, suffix: str) -> str:
     """-o (a .png path) or ``<input stem>.<suffix>.png``, checked writable."""
-    from .io.audio import check_writable
+    from ..io.audio import check_writable
 
     out = a.output or _default_output(a.input).replace(".vismic.wav", f".{suffix}.png")
     if not out.lower().endswith(".png"):
@@ -614,9 +506,9 @@ def _analysis_output(a: argparse.Namespace, suffix: str) -> str:
 
 
 def cmd_map(a: argparse.Namespace) -> int:
-    from .analysis.vibmap import select_roi, vibration_map
-    from .io import open_source, parse_roi
-    from .plot import save_vibration_map
+    from ..analysis.vibmap import select_roi, vibration_map
+    from ..io import open_source, parse_roi
+    from ..plot import save_vibration_map
 
     out = _analysis_output(a, "map")
     roi, band = parse_roi(a.roi), _band_arg(a.band)
@@ -646,11 +538,11 @@ def cmd_map(a: argparse.Namespace) -> int:
 
 
 def cmd_spectrum(a: argparse.Namespace) -> int:
-    from .analysis.spectra import modal_peaks, motion_spectrum, noise_floor, peaks_csv
-    from .analysis.vibmap import select_roi, vibration_map
-    from .io import open_source, parse_roi
-    from .io.audio import atomic_path, check_writable
-    from .plot import save_motion_spectrum
+    from ..analysis.spectra import modal_peaks, motion_spectrum, noise_floor, peaks_csv
+    from ..analysis.vibmap import select_roi, vibration_map
+    from ..io import open_source, parse_roi
+    from ..io.audio import atomic_path, check_writable
+    from ..plot import save_motion_spectrum
 
     out = _analysis_output(a, "spectrum")
     if a.csv:
@@ -703,13 +595,11 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
-    from .rolling_shutter import calibrate_main
-
     return calibrate_main(a)
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
-    from .web import serve
+    from ..web import serve
 
     return serve(a.folder, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb, workdir=a.workdir,
                  open_browser=a.open)

@@ -1,0 +1,128 @@
+"""What every ``vismic`` command shares: output planning, progress, the --voice/--report/--mux extras."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from ..errors import ParameterError, VismicError
+
+
+def _progress_bar(quiet: bool, desc: str):
+    if quiet:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, unit="frame", desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(done: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def _default_output(inp: str) -> str:
+    base = os.path.basename(os.path.normpath(inp)) or "vismic"
+    stem = os.path.splitext(base)[0].replace("*", "").strip(".") or "vismic"
+    return f"{stem}.vismic.wav"
+
+
+def _plan_outputs(a: argparse.Namespace) -> str:
+    """The main WAV path of ``recover``; every output is checked writable before hours of work."""
+    from ..io.audio import check_writable
+    from ..pipeline import output_paths
+
+    out = a.output or _default_output(a.input)
+    if not out.lower().endswith(".wav"):
+        raise ParameterError(f"-o {out}: the output must be a .wav path")
+    if a.listen_rate <= 0:
+        raise ParameterError(f"--listen-rate {a.listen_rate} must be > 0 Hz")
+    for p in output_paths(out, spectrogram=a.spectrogram).values():
+        check_writable(p, force=a.force)
+    return out
+
+
+def _plan_extras(a: argparse.Namespace) -> None:
+    """Check the --report and --mux outputs before the recovery starts."""
+    from ..io import CAMERA_EXTENSIONS
+    from ..io.audio import check_writable
+    from ..io.mux import MUX_SUFFIXES
+
+    if a.report:
+        if not a.report.lower().endswith((".html", ".htm")):
+            raise ParameterError(f"--report {a.report}: the report must be an .html path")
+        check_writable(a.report, force=a.force)
+    if a.mux:
+        if os.path.splitext(a.mux)[1].lower() not in MUX_SUFFIXES:
+            raise ParameterError(f"--mux {a.mux}: the output must end in one of {sorted(MUX_SUFFIXES)}")
+        ext = os.path.splitext(a.input)[1].lower()
+        if not os.path.isfile(a.input) or ext == ".npy" or ext in CAMERA_EXTENSIONS:
+            raise ParameterError(f"--mux needs a video file as input; {a.input} is not one (use vismic mux with "
+                                 "a video of the scene)")
+        check_writable(a.mux, force=a.force)
+
+
+def _voice(rec):
+    """The voice report of a recovery, also stored in its diagnostics (None with a warning if impossible)."""
+    from ..analysis.voice import voice_report
+
+    try:
+        voice = voice_report(rec.audio, rate=rec.rate)
+    except VismicError as exc:
+        warnings.warn(f"no voice report: {exc}", stacklevel=2)
+        return None
+    rec.diagnostics["voice"] = voice.to_dict()
+    return voice
+
+
+def _voice_line(v) -> str:
+    spk = v.speakers.get("count")
+    g = v.gender if v.gender == "unknown" else f"{v.gender} (confidence {v.gender_confidence:.2f})"
+    f0 = f"median F0 {v.median_f0_hz:.0f} Hz, " if v.median_f0_hz else ""
+    return f"voice: {g}, {f0}{100 * v.voiced_fraction:.0f} % voiced, speakers: {spk}"
+
+
+def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
+    """Write --report and --mux after the main outputs; returns mux's result (or None)."""
+    if a.report:
+        from ..report import write_report
+
+        vmap = None
+        try:
+            from ..analysis.vibmap import vibration_map
+        except ImportError:  # pragma: no cover - the module ships with vismic
+            vibration_map = None
+        if vibration_map is not None:
+            try:
+                # the region recovered; with --roi auto the whole frame, to show where the region came from
+                roi = None if rec.params.roi == "auto" else rec.input.get("roi")
+                vmap = vibration_map(a.input, fps=rec.rate, roi=None if roi is None else tuple(roi))
+            except VismicError as exc:
+                warnings.warn(f"no vibration map in the report: {exc}", stacklevel=2)
+                rec.warnings.append(f"no vibration map: {exc}")
+        paths["report"] = write_report(rec, a.report, listen_wav=paths.get("listen"), vibration_map=vmap,
+                                       voice=voice, force=a.force)
+    if a.mux:
+        from ..io.mux import mux
+
+        res = mux(a.input, rec.audio, a.mux, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=a.timing,
+                  pitch=a.pitch, force=a.force)
+        paths["mux"] = res["path"]
+        return res
+    return None
+
+
+def _json_default(o: object) -> object:
+    """JSON for numpy scalars and arrays in sidecars; anything else as text."""
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
