@@ -16,7 +16,7 @@ from conftest import pink_texture, shifted_frames
 
 from vismic import simulate as sim
 from vismic.denoise import highpass
-from vismic.errors import ParameterError
+from vismic.errors import InputError, ParameterError
 from vismic.metrics import correlation, snr
 from vismic.motion import FastMotionEstimator, MotionEstimator
 from vismic.pipeline import RecoveryParams, build_estimator, motion_range, recover
@@ -114,11 +114,11 @@ def test_parallel_run_raises_a_chunks_error(tmp_path, monkeypatch):
 
     def failing(task):
         if task["start"] > 0:
-            raise pl.InputError("chunk failed on purpose")
+            raise InputError("chunk failed on purpose")
         return real(task)
 
     monkeypatch.setattr(pl, "motion_range", failing)
-    with pytest.raises(pl.InputError, match="on purpose"):
+    with pytest.raises(InputError, match="on purpose"):
         recover(path, RecoveryParams(fps=RATE, processes=2, chunk=256))
 
 

@@ -23,10 +23,14 @@ import numpy as np
 
 from . import __version__
 from .denoise import DENOISERS, detect_lines, highpass_columns, normalize, notch, spectral_subtract
-from .errors import InputError, NoTextureError, ParameterError
+from .errors import ParameterError
 from .fuse import column_block, fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
+from .io.stream import check_length as _check_length
+from .io.stream import check_texture as _check_texture
+from .io.stream import prefetched, stream_motion
+from .io.stream import resolve_rate as _resolve_rate
 from .motion import (
     MODES,
     FastMotionEstimator,
@@ -41,7 +45,8 @@ from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
 
-ProgressFn = Callable[[int, int | None], None]
+from ._typing import ProgressFn  # noqa: E402  (re-exported name, kept for callers)
+
 PIPELINE_MODES = (*MODES, "fast")
 # codecs that are usually lossy as cameras and encoders use them (FFV1, raw, PNG... are lossless)
 _LOSSY_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1", "mjpeg",
@@ -233,38 +238,6 @@ class Recovery:
         }
 
 
-def _resolve_rate(src: FrameSource, fps: float | None) -> tuple[float, str]:
-    header = src.header_rate
-    if fps is not None:
-        if src.rate_is_trusted and header and abs(fps - header) > 0.01 * header:
-            warnings.warn(
-                f"--fps {fps:g} differs from the {header:g} fps recorded by the camera in {src.path}; "
-                "using --fps as given",
-                stacklevel=3,
-            )
-        return float(fps), "user"
-    if src.rate_is_trusted and header:
-        facts = src.describe()
-        step = facts.get("save_step") or 1
-        if step > 1:
-            warnings.warn(
-                f"{src.path} keeps every {step}th frame of a {facts.get('record_rate', header * step):g} fps "
-                f"recording: the samples are {header:g} Hz apart, so sound above {header / 2:g} Hz is lost",
-                stacklevel=3,
-            )
-        return float(header), "camera header"
-    if header:
-        warnings.warn(
-            f"no --fps given: using the container's {header:g} fps; high-speed cameras usually store a "
-            "wrong rate in video files, so pass --fps with the true capture rate",
-            stacklevel=3,
-        )
-        return float(header), "container (unverified)"
-    raise ParameterError(
-        f"{src.path}: the frame rate is unknown (no rate in the file); pass --fps with the capture rate in Hz"
-    )
-
-
 def _auto_scales(shape: tuple[int, int]) -> int:
     top = max_scales(shape)
     if top < 1:
@@ -357,54 +330,6 @@ def recover(
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     result.warnings = msgs
     return result
-
-
-def stream_motion(
-    src: FrameSource,
-    process: Callable[[np.ndarray], np.ndarray],
-    *,
-    roi: ROI,
-    batch: int,
-    progress: ProgressFn | None = None,
-    stop: int | None = None,
-    min_frames: int = 8,
-    what: str = "to recover a signal",
-) -> tuple[list[np.ndarray], int, float]:
-    """Feed the ROI of every frame batch (up to frame ``stop``) to a streaming motion estimator.
-
-    The first frame must have texture, and the clip at least ``min_frames`` frames (the error
-    says they are needed ``what``).
-
-    Returns
-    -------
-    chunks : list of ndarray
-        ``process(batch)`` for each batch, in order.
-    frames : int
-        Frames read.
-    seconds : float
-        Time spent reading and processing.
-
-    Raises
-    ------
-    NoTextureError
-        The ROI of the first frame is flat (contrast below a quarter grey level).
-    InputError
-        Fewer than 8 frames.
-    """
-    t0 = time.perf_counter()
-    chunks: list[np.ndarray] = []
-    done = 0
-    total = min(src.n_frames, stop) if src.n_frames and stop is not None else (src.n_frames or stop)
-    for frames in src.iter_batches(batch=batch, roi=roi, stop=stop):
-        if done == 0:
-            _check_texture(frames, roi, src)
-        chunks.append(process(frames))
-        done += len(frames)
-        if progress is not None:
-            progress(done, total)
-    seconds = time.perf_counter() - t0
-    _check_length(done, src, min_frames=min_frames, what=what)
-    return chunks, done, seconds
 
 
 def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames: int | None = None):
@@ -821,80 +746,6 @@ def _submit(executor, task: dict):
     if hasattr(executor, "scheduler_info"):  # a dask.distributed Client: tasks are not pure functions of args
         return executor.submit(motion_range, task, pure=False)
     return executor.submit(motion_range, task)
-
-
-def _check_texture(frames: np.ndarray | None, roi: ROI, src: FrameSource) -> None:
-    if frames is None or len(frames) == 0:
-        raise InputError(f"{src.path}: no frames could be read")
-    spread = float(np.std(frames[0]))
-    if not np.isfinite(spread) or spread < 0.25 / 255:
-        raise NoTextureError(
-            f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} "
-            "grey levels); choose an ROI on a textured part of the object"
-        )
-
-
-def _check_length(done: int, src: FrameSource, *, min_frames: int = 8, what: str = "to recover a signal") -> None:
-    if done == 0:
-        raise InputError(f"{src.path}: no frames could be read")
-    if done < 2:
-        raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
-    if done < min_frames:
-        raise InputError(f"{src.path}: only {done} frames; at least {min_frames} are needed {what}")
-
-
-def prefetched(batches, *, depth: int = 3):
-    """Iterate ``batches`` with the next ones read in a background thread (decode overlaps compute).
-
-    Readers spend their time in PyAV/FFmpeg, numpy or the OS, all of which release the GIL, so a
-    reader thread runs while the motion estimator works on the previous batch.  At most ``depth``
-    batches wait in the queue (memory stays bounded).  An exception raised by the reader is raised
-    here, unchanged; leaving the loop early (an error, Ctrl-C) stops the reader and closes it.
-    """
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        it = iter(batches)
-        try:
-            for b in it:
-                if not put((b, None)):
-                    break
-            else:
-                put((end, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put((None, exc))
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
-
-    t = threading.Thread(target=run, name="vismic-reader", daemon=True)
-    t.start()
-    try:
-        while True:
-            item, exc = q.get()
-            if exc is not None:
-                raise exc
-            if item is end:
-                break
-            yield item
-    finally:
-        stop.set()
-        t.join()
 
 
 def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, progress: ProgressFn | None,

@@ -50,6 +50,8 @@ import scipy.signal as ss
 from ..errors import NoTextureError, ParameterError
 from ..io import FrameSource, open_source
 from ..io.base import ROI
+from ..io.stream import resolve_rate as _rate_rule
+from ..io.stream import stream_motion
 from ..motion import MotionEstimator, region_edges
 from ..pyramid import ComplexSteerablePyramid, max_scales
 
@@ -172,9 +174,7 @@ def resolve_rate(src: FrameSource, fps: float | None) -> float:
     camera file's rate; else the container's, with a warning; else :class:`ParameterError`)."""
     if fps is not None and not (isinstance(fps, int | float) and math.isfinite(fps) and fps > 0):
         raise ParameterError(f"fps={fps} must be a positive number of frames per second")
-    from ..pipeline import _resolve_rate
-
-    return _resolve_rate(src, fps)[0]
+    return _rate_rule(src, fps, stacklevel=4)[0]
 
 
 def check_roi(src: FrameSource, roi) -> ROI:
@@ -290,8 +290,6 @@ def stream_cells(
     n : int
         Frames read.
     """
-    from ..pipeline import stream_motion
-
     first: list[np.ndarray] = []
 
     def process(frames: np.ndarray) -> np.ndarray:

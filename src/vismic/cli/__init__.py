@@ -356,8 +356,8 @@ def _scene_from_args(a: argparse.Namespace):
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
-    from ..io.audio import check_writable
     from .. import simulate as sim
+    from ..io.audio import check_writable
 
     stem = os.path.splitext(a.output)[0]
     truth = stem + ".truth.wav"
@@ -428,9 +428,9 @@ def _print_score(res: dict) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
+    from .. import simulate as sim
     from ..metrics import score
     from ..pipeline import RecoveryParams, recover, save
-    from .. import simulate as sim
 
     os.makedirs(a.out, exist_ok=True)
     video = os.path.join(a.out, "demo_scene.mkv")

@@ -268,27 +268,15 @@ def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np
     return ss.sosfiltfilt(sos, x, padlen=min(x.size - 1, 3 * (2 * len(sos) + 1) * 4))
 
 
-def _resolve_fps(src: Any, fps: float | None) -> tuple[float, str]:
-    if fps is not None:
-        return float(fps), "user"
-    if src.header_rate:
-        warnings.warn(
-            f"no --fps given: using the container's {src.header_rate:g} fps; rolling-shutter timing needs the "
-            "exact rate (59.94 and 60 differ), so pass --fps",
-            stacklevel=4,
-        )
-        return float(src.header_rate), "container"
-    raise ParameterError(f"{src.path}: the frame rate is unknown; pass --fps with the exact rate in Hz")
-
-
 def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     from ..denoise import detect_lines, highpass, normalize, notch, spectral_subtract
     from ..io.audio import resample
     from ..io.base import ROI
-    from ..pipeline import Recovery, stream_motion
+    from ..io.stream import resolve_rate, stream_motion
+    from ..pipeline import Recovery
 
     t_start = time.perf_counter()
-    fps, fps_source = _resolve_fps(src, params.fps)
+    fps, fps_source = resolve_rate(src, params.fps, stacklevel=5)
     rows, cols = src.shape
     timing, cam_info = params.timing(rows, cols, fps)
     for note in cam_info["notes"]:

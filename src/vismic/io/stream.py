@@ -1,0 +1,176 @@
+"""Frames in, motion out: the one place that turns a frame source into a stream for an estimator.
+
+:func:`resolve_rate` is the one rule for the capture rate (``--fps``, else a camera file's rate,
+else the container's with a warning); :func:`stream_motion` feeds the ROI of every batch to a
+streaming estimator with the texture and length checks; :func:`prefetched` overlaps decoding with
+compute. Used by the global-shutter pipeline, the rolling-shutter recovery and the analyses.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from .._typing import ProgressFn
+from ..errors import InputError, NoTextureError, ParameterError
+from .base import ROI, FrameSource
+
+__all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "prefetched"]
+
+
+def resolve_rate(src: FrameSource, fps: float | None, *, stacklevel: int = 3) -> tuple[float, str]:
+    header = src.header_rate
+    if fps is not None:
+        if src.rate_is_trusted and header and abs(fps - header) > 0.01 * header:
+            warnings.warn(
+                f"--fps {fps:g} differs from the {header:g} fps recorded by the camera in {src.path}; "
+                "using --fps as given",
+                stacklevel=stacklevel,
+            )
+        return float(fps), "user"
+    if src.rate_is_trusted and header:
+        facts = src.describe()
+        step = facts.get("save_step") or 1
+        if step > 1:
+            warnings.warn(
+                f"{src.path} keeps every {step}th frame of a {facts.get('record_rate', header * step):g} fps "
+                f"recording: the samples are {header:g} Hz apart, so sound above {header / 2:g} Hz is lost",
+                stacklevel=stacklevel,
+            )
+        return float(header), "camera header"
+    if header:
+        warnings.warn(
+            f"no --fps given: using the container's {header:g} fps; high-speed cameras usually store a "
+            "wrong rate in video files and rolling-shutter timing needs the exact one (59.94 is not 60), "
+            "so pass --fps with the true capture rate",
+            stacklevel=stacklevel,
+        )
+        return float(header), "container (unverified)"
+    raise ParameterError(
+        f"{src.path}: the frame rate is unknown (no rate in the file); pass --fps with the capture rate in Hz"
+    )
+
+
+def stream_motion(
+    src: FrameSource,
+    process: Callable[[np.ndarray], np.ndarray],
+    *,
+    roi: ROI,
+    batch: int,
+    progress: ProgressFn | None = None,
+    stop: int | None = None,
+    min_frames: int = 8,
+    what: str = "to recover a signal",
+) -> tuple[list[np.ndarray], int, float]:
+    """Feed the ROI of every frame batch (up to frame ``stop``) to a streaming motion estimator.
+
+    The first frame must have texture, and the clip at least ``min_frames`` frames (the error
+    says they are needed ``what``).
+
+    Returns
+    -------
+    chunks : list of ndarray
+        ``process(batch)`` for each batch, in order.
+    frames : int
+        Frames read.
+    seconds : float
+        Time spent reading and processing.
+
+    Raises
+    ------
+    NoTextureError
+        The ROI of the first frame is flat (contrast below a quarter grey level).
+    InputError
+        Fewer than 8 frames.
+    """
+    t0 = time.perf_counter()
+    chunks: list[np.ndarray] = []
+    done = 0
+    total = min(src.n_frames, stop) if src.n_frames and stop is not None else (src.n_frames or stop)
+    for frames in src.iter_batches(batch=batch, roi=roi, stop=stop):
+        if done == 0:
+            check_texture(frames, roi, src)
+        chunks.append(process(frames))
+        done += len(frames)
+        if progress is not None:
+            progress(done, total)
+    seconds = time.perf_counter() - t0
+    check_length(done, src, min_frames=min_frames, what=what)
+    return chunks, done, seconds
+
+
+def check_texture(frames: np.ndarray | None, roi: ROI, src: FrameSource) -> None:
+    if frames is None or len(frames) == 0:
+        raise InputError(f"{src.path}: no frames could be read")
+    spread = float(np.std(frames[0]))
+    if not np.isfinite(spread) or spread < 0.25 / 255:
+        raise NoTextureError(
+            f"the region x={roi.x},y={roi.y},w={roi.w},h={roi.h} is flat (contrast {spread * 255:.2f} "
+            "grey levels); choose an ROI on a textured part of the object"
+        )
+
+
+def check_length(done: int, src: FrameSource, *, min_frames: int = 8, what: str = "to recover a signal") -> None:
+    if done == 0:
+        raise InputError(f"{src.path}: no frames could be read")
+    if done < 2:
+        raise InputError(f"{src.path}: only one frame; motion needs a video of at least 2 frames")
+    if done < min_frames:
+        raise InputError(f"{src.path}: only {done} frames; at least {min_frames} are needed {what}")
+
+
+def prefetched(batches, *, depth: int = 3):
+    """Iterate ``batches`` with the next ones read in a background thread (decode overlaps compute).
+
+    Readers spend their time in PyAV/FFmpeg, numpy or the OS, all of which release the GIL, so a
+    reader thread runs while the motion estimator works on the previous batch.  At most ``depth``
+    batches wait in the queue (memory stays bounded).  An exception raised by the reader is raised
+    here, unchanged; leaving the loop early (an error, Ctrl-C) stops the reader and closes it.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        it = iter(batches)
+        try:
+            for b in it:
+                if not put((b, None)):
+                    break
+            else:
+                put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((None, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    t = threading.Thread(target=run, name="vismic-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                break
+            yield item
+    finally:
+        stop.set()
+        t.join()
