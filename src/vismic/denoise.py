@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "DENOISERS"]
+__all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "postprocess", "DENOISERS"]
 
 DENOISERS = ("none", "specsub")
 
@@ -190,3 +190,43 @@ def normalize(x: np.ndarray, *, peak: float = 0.98) -> tuple[np.ndarray, float]:
     if m == 0:
         return x.copy(), 1.0
     return x * (peak / m), peak / m
+
+
+def postprocess(x: np.ndarray, *, rate: float, lowest_hz: float, notch_mode, denoise: str = "none"
+                ) -> tuple[np.ndarray, dict]:
+    """The post-processing every recovery ends with: mains-line detection, notches, denoising.
+
+    Used by the global-shutter pipeline and the rolling-shutter recovery alike (one rule).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+        The high-passed motion signal.
+    rate : float
+        Its sample rate in Hz.
+    lowest_hz : float
+        Lines are looked for above this frequency (1.5 times the high-pass cutoff).
+    notch_mode : {"report", "auto", "off"} or tuple of float
+        Detect and keep, notch what is detected, do nothing, or notch these frequencies (Hz).
+    denoise : {"none", "specsub"}
+        Spectral subtraction or none.
+
+    Returns
+    -------
+    y : ndarray, shape (n,)
+    info : dict
+        ``lines_detected`` (list of dicts) and ``notched_hz`` (list of float).
+    """
+    if denoise not in DENOISERS:
+        raise ParameterError(f"denoise={denoise!r} must be one of {DENOISERS}")
+    lines = detect_lines(x, rate=rate, min_hz=lowest_hz)
+    notched: list[float] = []
+    if isinstance(notch_mode, tuple):
+        notched = [f for f in notch_mode if f < rate / 2]
+    elif notch_mode == "auto":
+        notched = [d["hz"] for d in lines]
+    if notched:
+        x = notch(x, rate=rate, freqs=notched)
+    if denoise == "specsub":
+        x = spectral_subtract(x, rate=rate)
+    return x, {"lines_detected": lines, "notched_hz": notched}

@@ -11,18 +11,17 @@ import collections
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import __version__
-from .denoise import DENOISERS, detect_lines, highpass_columns, normalize, notch, spectral_subtract
+from ._typing import ProgressFn
+from .denoise import highpass_columns, normalize, postprocess
 from .errors import ParameterError
 from .fuse import column_block, fuse
 from .io import FrameSource, open_source
@@ -32,7 +31,6 @@ from .io.stream import check_texture as _check_texture
 from .io.stream import prefetched, stream_motion
 from .io.stream import resolve_rate as _resolve_rate
 from .motion import (
-    MODES,
     FastMotionEstimator,
     MotionEstimator,
     fft_backend,
@@ -41,201 +39,15 @@ from .motion import (
     learn_fft_wisdom,
     warm_jit,
 )
+from .params import Recovery, RecoveryParams
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
 
-from ._typing import ProgressFn  # noqa: E402  (re-exported name, kept for callers)
 
-PIPELINE_MODES = (*MODES, "fast")
 # codecs that are usually lossy as cameras and encoders use them (FFV1, raw, PNG... are lossless)
 _LOSSY_CODECS = frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1", "mjpeg",
                            "prores", "dnxhd", "wmv2", "wmv3", "vc1", "theora", "msmpeg4v3"})
-
-
-@dataclass(frozen=True)
-class RecoveryParams:
-    """Every parameter of a recovery.
-
-    Attributes
-    ----------
-    fps : float or None
-        True capture rate in Hz. ``None``: a camera file's header rate, else the container's rate
-        with a warning (high-speed videos usually store a wrong one).
-    roi : tuple of int, "auto" or None
-        ``(x, y, w, h)`` in pixels; ``None`` is the whole frame; ``"auto"`` picks the region that
-        vibrates most clearly from a vibration map (:func:`vismic.analysis.vibmap.auto_roi`).
-    scales, orientations : int
-        Pyramid levels (``None``: up to 4, as many as the ROI allows) and orientations.
-    high_band : bool
-        Use oriented bands carved from the pyramid's high-pass residual (the finest octave).
-    mode : {"increment", "reference", "fast"}
-        Phase reference: frame-to-frame increments (robust to drift), the first frame, or the
-        first-order fast path (frame-to-frame, one forward FFT per frame and tile; see
-        :class:`~vismic.motion.FastMotionEstimator` and docs/performance.md for when not to use it).
-    grid : tuple of int or None
-        Region grid ``(rows, cols)``; ``None`` picks one from the ROI size and clip length.
-    max_lag_ms : float
-        Bound of the alignment lag search, in milliseconds.
-    highpass : float or None
-        High-pass cutoff in Hz (``None``: rate / 40 as in the paper; 0: only remove the mean).
-    notch : str or tuple of float
-        ``"report"`` (detect mains lines, report, keep), ``"auto"`` (notch detected lines),
-        ``"off"``, or explicit frequencies in Hz.
-    denoise : {"none", "specsub"}
-    batch : int
-        Frames per batch.
-    workers : int
-        Threads for the FFTs (per process).
-    processes : int or None
-        Worker processes over chunks of frames.  ``None``: every usable core when the clip's
-        length is known and it holds as much work as four chunks of 2,048 frames of 192x192
-        pixels (sixteen in fast mode), else 1.  The result does not depend on it.
-    chunk : int
-        Frames per work unit (the unit of parallel work and of checkpoints).
-    backend : {"numpy", "torch"}
-        Where the exact motion step runs: numpy/scipy (default) or PyTorch
-        (:mod:`vismic.gpu`, extra ``vismic[gpu]``; a GPU when one is present, batched over
-        ``batch`` frames, one process).  Equal to float32 rounding, not bit for bit.
-    """
-
-    fps: float | None = None
-    roi: tuple[int, int, int, int] | str | None = None
-    scales: int | None = None
-    orientations: int = 4
-    high_band: bool = True
-    mode: str = "increment"
-    grid: tuple[int, int] | None = None
-    max_lag_ms: float = 2.0
-    highpass: float | None = None
-    notch: str | tuple[float, ...] = "report"
-    denoise: str = "none"
-    batch: int = 16
-    workers: int = 1
-    processes: int | None = None
-    chunk: int = 2048
-    backend: str = "numpy"
-
-    def __post_init__(self) -> None:
-        fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
-        if self.fps is not None and not fps_ok:
-            raise ParameterError(f"fps={self.fps} must be a positive number of frames per second")
-        if isinstance(self.roi, str):
-            if self.roi != "auto":
-                raise ParameterError(f"roi={self.roi!r} must be (x, y, w, h), 'auto' or None")
-        elif self.roi is not None:
-            if len(self.roi) != 4:
-                raise ParameterError(f"roi={self.roi} must be (x, y, w, h)")
-            object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
-        if self.scales is not None and int(self.scales) < 1:
-            raise ParameterError(f"scales={self.scales} must be >= 1")
-        if not 1 <= int(self.orientations) <= 16:
-            raise ParameterError(f"orientations={self.orientations} must be in 1..16")
-        if self.mode not in PIPELINE_MODES:
-            raise ParameterError(f"mode={self.mode!r} must be one of {PIPELINE_MODES}")
-        if self.grid is not None:
-            if len(self.grid) != 2 or min(int(v) for v in self.grid) < 1:
-                raise ParameterError(f"grid={self.grid} must be two integers >= 1 (rows, cols)")
-            object.__setattr__(self, "grid", (int(self.grid[0]), int(self.grid[1])))
-        if not (math.isfinite(self.max_lag_ms) and self.max_lag_ms >= 0):
-            raise ParameterError(f"max_lag_ms={self.max_lag_ms} must be >= 0")
-        if self.highpass is not None and not (math.isfinite(self.highpass) and self.highpass >= 0):
-            raise ParameterError(f"highpass={self.highpass} must be >= 0 Hz")
-        if isinstance(self.notch, str):
-            if self.notch not in ("report", "auto", "off"):
-                raise ParameterError(f"notch={self.notch!r} must be report, auto, off or a list of Hz")
-        else:
-            object.__setattr__(self, "notch", tuple(float(f) for f in self.notch))
-            if any(not (math.isfinite(f) and f > 0) for f in self.notch):
-                raise ParameterError(f"notch={self.notch} frequencies must be > 0 Hz")
-        if self.denoise not in DENOISERS:
-            raise ParameterError(f"denoise={self.denoise!r} must be one of {DENOISERS}")
-        if int(self.batch) < 1:
-            raise ParameterError(f"batch={self.batch} must be >= 1")
-        if int(self.workers) < 1:
-            raise ParameterError(f"workers={self.workers} must be >= 1")
-        if self.processes is not None and not 1 <= int(self.processes) <= 1024:
-            raise ParameterError(f"processes={self.processes} must be >= 1 (or None for every usable core)")
-        if self.backend not in ("numpy", "torch"):
-            raise ParameterError(f"backend={self.backend!r} must be numpy or torch")
-        if self.backend == "torch" and self.mode == "fast":
-            raise ParameterError("the torch backend runs the exact modes; fast mode runs on numpy (drop one of them)")
-        if not 16 <= int(self.chunk) <= 10_000_000:
-            raise ParameterError(f"chunk={self.chunk} must be between 16 and 10,000,000 frames")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in ("roi", "grid", "notch"):
-            if isinstance(d[k], tuple):
-                d[k] = list(d[k])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RecoveryParams:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ParameterError(f"unknown recovery parameter(s): {sorted(unknown)}")
-        d = dict(d)
-        for k in ("roi", "grid", "notch"):
-            if isinstance(d.get(k), list):
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RecoveryParams:
-        return cls.from_dict(json.loads(text))
-
-
-@dataclass
-class Recovery:
-    """What :func:`recover` returns.
-
-    Attributes
-    ----------
-    audio : ndarray, shape (n,)
-        Final signal, peak-normalised to 0.98 (float64), at :attr:`rate`.
-    rate : float
-        Sample rate in Hz (the capture rate).
-    raw : ndarray, shape (n,)
-        The fused, high-passed signal before notches/denoising (unit variance).
-    params : RecoveryParams
-        Parameters used (``fps`` filled in with the rate actually used).
-    input : dict
-        Facts about the input (path, size, frames used, rate and where it came from, ROI).
-    diagnostics : dict
-        Per-channel lags, signs, weights and SNR estimates; detected lines; notes.
-    timings : dict
-        Seconds spent per stage and frames per second.
-    warnings : list of str
-        Warnings raised during the run (also emitted as Python warnings).
-    """
-
-    audio: np.ndarray
-    rate: float
-    raw: np.ndarray
-    params: RecoveryParams
-    input: dict
-    diagnostics: dict
-    timings: dict
-    warnings: list[str] = field(default_factory=list)
-
-    def sidecar(self) -> dict:
-        """Everything for the JSON sidecar (JSON-serialisable)."""
-        return {
-            "vismic_version": __version__,
-            "rate": self.rate,
-            "n_samples": int(len(self.audio)),
-            "duration_s": len(self.audio) / self.rate,
-            "params": self.params.to_dict(),
-            "input": self.input,
-            "diagnostics": self.diagnostics,
-            "timings": self.timings,
-            "warnings": self.warnings,
-        }
 
 
 def _auto_scales(shape: tuple[int, int]) -> int:
@@ -890,16 +702,8 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     t2 = time.perf_counter()
     raw = fusion.signal
     x = raw  # zero-mean and high-passed already (the fusion combines centred, filtered channels)
-    lines = detect_lines(x, rate=rate, min_hz=1.5 * hp)
-    notched: list[float] = []
-    if isinstance(params.notch, tuple):
-        notched = [f for f in params.notch if f < rate / 2]
-    elif params.notch == "auto":
-        notched = [d["hz"] for d in lines]
-    if notched:
-        x = notch(x, rate=rate, freqs=notched)
-    if params.denoise == "specsub":
-        x = spectral_subtract(x, rate=rate)
+    x, post = postprocess(x, rate=rate, lowest_hz=1.5 * hp, notch_mode=params.notch, denoise=params.denoise)
+    lines, notched = post["lines_detected"], post["notched_hz"]
     audio, gain = normalize(x)
     t_post = time.perf_counter() - t2
 

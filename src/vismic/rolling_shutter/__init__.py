@@ -21,7 +21,7 @@ The stages, one module each, in the order the data flow:
 6. :mod:`.calibrate` -- the line delay from a flickering light, a known tone or blindly, and the
    blind check run during every recovery (:func:`line_delay_consistency`).
 7. :mod:`.recover` -- :func:`recover_rolling_shutter` composes them and ends in the same
-   post-processing as the global-shutter path; it returns a :class:`vismic.pipeline.Recovery`.
+   post-processing as the global-shutter path; it returns a :class:`vismic.params.Recovery`.
 
 The command-line glue lives in :mod:`vismic.cli.rolling` (no CLI code here).
 """

@@ -61,7 +61,7 @@ class RollingShutterParams:
     max_gain_db : float
     highpass : float or None
         High-pass cutoff in Hz (None: 20 Hz).
-    notch, denoise : as in :class:`vismic.pipeline.RecoveryParams`.
+    notch, denoise : as in :class:`vismic.params.RecoveryParams`.
     batch, workers : int
     """
 
@@ -224,7 +224,7 @@ def recover_rolling_shutter(source: Any, params: RollingShutterParams, *, progre
 
     Returns
     -------
-    vismic.pipeline.Recovery
+    vismic.params.Recovery
         ``audio`` at ``params.rate`` (default the effective rate ``1/d``), ``raw``, the params,
         the input facts and diagnostics (timing, exposure report, channels, working rate, filled
         fraction, time of the first sample).
@@ -269,11 +269,11 @@ def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np
 
 
 def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
-    from ..denoise import detect_lines, highpass, normalize, notch, spectral_subtract
+    from ..denoise import highpass, normalize, postprocess
     from ..io.audio import resample
     from ..io.base import ROI
     from ..io.stream import resolve_rate, stream_motion
-    from ..pipeline import Recovery
+    from ..params import Recovery
 
     t_start = time.perf_counter()
     fps, fps_source = resolve_rate(src, params.fps, stacklevel=5)
@@ -325,16 +325,8 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     t_stitch = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    lines = detect_lines(x, rate=fs, min_hz=1.5 * hp)
-    notched: list[float] = []
-    if isinstance(params.notch, tuple):
-        notched = [f for f in params.notch if f < fs / 2]
-    elif params.notch == "auto":
-        notched = [d["hz"] for d in lines]
-    if notched:
-        x = notch(x, rate=fs, freqs=notched)
-    if params.denoise == "specsub":
-        x = spectral_subtract(x, rate=fs)
+    x, post = postprocess(x, rate=fs, lowest_hz=1.5 * hp, notch_mode=params.notch, denoise=params.denoise)
+    lines, notched = post["lines_detected"], post["notched_hz"]
     out_rate = params.rate if params.rate is not None else timing.effective_rate
     y = resample(x, rate_in=fs, rate_out=out_rate) if out_rate != fs else x
     raw = resample(raw_ws, rate_in=fs, rate_out=out_rate) if out_rate != fs else raw_ws
