@@ -72,6 +72,8 @@ def save_spectrogram(recovery, path: str) -> str:
     m0 = spectrogram(recovery.raw, rate=recovery.rate, ax=axes[0])
     axes[0].set_title("fused motion signal (high-passed)")
     m1 = spectrogram(recovery.audio, rate=recovery.rate, ax=axes[1])
+    band = recovery.diagnostics.get("band_hz")  # a rolling-shutter recovery: content only up to its band
+    fmax = min(recovery.rate / 2, 1.25 * band) if band else recovery.rate / 2
     post = []
     if recovery.diagnostics.get("notched_hz"):
         post.append("notched")
@@ -80,12 +82,20 @@ def save_spectrogram(recovery, path: str) -> str:
     axes[1].set_title("output" + (f" ({', '.join(post)})" if post else ""))
     fig.colorbar(m0, ax=axes[0], label="dB")
     fig.colorbar(m1, ax=axes[1], label="dB")
-    spectrum(recovery.audio, rate=recovery.rate, ax=axes[2])
+    line = spectrum(recovery.audio, rate=recovery.rate, ax=axes[2])
     axes[2].set_title("average spectrum of the output (strongest peaks marked)")
+    if fmax < recovery.rate / 2:
+        for ax in axes[:2]:
+            ax.set_ylim(0, fmax)
+        axes[2].set_xlim(0, fmax)
+        shown = line.get_ydata()[line.get_xdata() <= fmax]
+        axes[2].set_ylim(shown.max() - 80, shown.max() + 8)
     snr = recovery.diagnostics.get("estimated_snr_db")
+    filled = recovery.diagnostics.get("filled_fraction")
     fig.suptitle(
-        f"{recovery.input.get('path', '')}  |  {recovery.rate:g} Hz  |  est. SNR {snr:.1f} dB"
-        if snr is not None else f"{recovery.rate:g} Hz"
+        (f"{recovery.input.get('path', '')}  |  {recovery.rate:g} Hz  |  est. SNR {snr:.1f} dB"
+         if snr is not None else f"{recovery.rate:g} Hz")
+        + (f"  |  rolling shutter, {100 * filled:.0f} % of samples filled" if filled is not None else "")
     )
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -192,12 +192,6 @@ def cmd_recover(a: argparse.Namespace) -> int:
         if a.dask or a.mode == "fast" or a.checkpoint:
             raise ParameterError("--dask, --mode fast and --checkpoint do not apply to --rolling-shutter recoveries; "
                                  "drop them (rolling-shutter clips are short: one process handles them)")
-        if a.roi == "auto":
-            raise ParameterError("--roi auto does not work with --rolling-shutter yet; run vismic map on the video "
-                                 "and pass the region it suggests as --roi X,Y,W,H")
-        if a.mux or a.report or a.voice:
-            raise ParameterError("--mux, --report and --voice do not work with --rolling-shutter yet; recover, then "
-                                 "run vismic mux VIDEO WAV -o OUT.mp4 on the outputs")
         return recover_main(a)
     from ..io import open_source, parse_roi
     from ..pipeline import RecoveryParams, recover, save

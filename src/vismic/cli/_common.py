@@ -101,7 +101,7 @@ def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
             try:
                 # the region recovered; with --roi auto the whole frame, to show where the region came from
                 roi = None if rec.params.roi == "auto" else rec.input.get("roi")
-                vmap = vibration_map(a.input, fps=rec.rate, roi=None if roi is None else tuple(roi))
+                vmap = vibration_map(a.input, fps=rec.params.fps, roi=None if roi is None else tuple(roi))
             except VismicError as exc:
                 warnings.warn(f"no vibration map in the report: {exc}", stacklevel=2)
                 rec.warnings.append(f"no vibration map: {exc}")
@@ -110,7 +110,13 @@ def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
     if a.mux:
         from ..io.mux import mux
 
-        res = mux(a.input, rec.audio, a.mux, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=a.timing,
+        audio = rec.audio
+        t0 = rec.diagnostics.get("time_of_first_sample_s") or 0.0
+        if t0 > 0:  # a rolling-shutter recovery starts at its first row's instant, not at the frame's start
+            import numpy as np
+
+            audio = np.concatenate([np.zeros(int(round(t0 * rec.rate))), audio])
+        res = mux(a.input, audio, a.mux, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=a.timing,
                   pitch=a.pitch, force=a.force)
         paths["mux"] = res["path"]
         return res

@@ -20,7 +20,7 @@ from ..rolling_shutter import (
     parse_seconds,
     recover_rolling_shutter,
 )
-from ._common import _json_default, _plan_outputs, _progress_bar
+from ._common import _extras, _json_default, _plan_extras, _plan_outputs, _progress_bar, _voice, _voice_line
 
 
 def _seconds_arg(text: str) -> float:
@@ -99,7 +99,8 @@ def params_from_args(args: Any) -> RollingShutterParams:
                if getattr(args, name, default) != default]
     if ignored:
         warnings.warn(f"{', '.join(ignored)} do not apply with --rolling-shutter and are ignored", stacklevel=2)
-    roi = parse_roi(getattr(args, "roi", None))
+    roi_arg = getattr(args, "roi", None)
+    roi = None if roi_arg == "auto" else parse_roi(roi_arg)
     notch_arg = getattr(args, "notch", "report")
     if notch_arg in ("report", "auto", "off"):
         notch_v: str | tuple[float, ...] = notch_arg
@@ -111,19 +112,21 @@ def params_from_args(args: Any) -> RollingShutterParams:
     return RollingShutterParams(
         fps=getattr(args, "fps", None), camera=args.camera, line_delay=args.line_delay, exposure=args.exposure,
         readout=args.readout or "down", rate=args.rate, band=args.band, direction=args.direction,
-        roi=roi.as_list() if roi else None, equalize=bool(args.equalize),
+        roi="auto" if roi_arg == "auto" else (roi.as_list() if roi else None), equalize=bool(args.equalize),
         highpass=getattr(args, "highpass", None), notch=notch_v, denoise=getattr(args, "denoise", "none"),
         batch=getattr(args, "batch", 16),
     )
 
 
 def recover_main(args: Any) -> int:
-    """``vismic recover --rolling-shutter ...``: recover, write WAV + listenable copy + JSON, print a summary."""
+    """``vismic recover --rolling-shutter ...``: recover, write WAV + listenable copy + JSON (and --report,
+    --mux, --voice as the global-shutter path does), print a summary."""
     from ..io import open_source
     from ..pipeline import save
 
     params = params_from_args(args)
     out = _plan_outputs(args)
+    _plan_extras(args)
     src = open_source(args.input)
     try:
         params.timing(*src.shape, params.fps if params.fps is not None else src.header_rate)  # fail before work
@@ -134,11 +137,15 @@ def recover_main(args: Any) -> int:
             close()
     finally:
         src.close()
+    voice = _voice(rec) if (args.voice or args.report) else None
     paths = save(rec, out, force=args.force, listen_rate=args.listen_rate, spectrogram=args.spectrogram,
                  float_wav=args.float)
+    muxed = _extras(args, rec, paths, voice)
     if args.json:
         side = rec.sidecar()
         side["outputs"] = paths
+        if muxed:
+            side["mux"] = muxed
         print(json.dumps(side, default=_json_default))
     elif not args.quiet:
         d = rec.diagnostics
@@ -146,16 +153,32 @@ def recover_main(args: Any) -> int:
         print(f"recovered {len(rec.audio)} samples at {rec.rate:g} Hz ({len(rec.audio) / rec.rate:.2f} s) from "
               f"{rec.input['frames_used']} frames at {t['fps']:g} fps in {rec.timings['total_s']:.1f} s")
         print(f"rolling shutter: line delay {t['line_delay_s'] * 1e6:.4g} us ({t['effective_rate_hz']:.0f} rows/s), "
-              f"gap {t['gap_s'] * 1e3:.2f} ms ({t['missing_fraction'] * 100:.0f} % filled by AR interpolation), "
-              f"band {d['band_hz']:.0f} Hz")
+              f"gap {t['gap_s'] * 1e3:.2f} ms; {d['filled_fraction'] * 100:.0f} % of the samples filled by AR "
+              f"interpolation (the gap and rows that show no motion), band {d['band_hz']:.0f} Hz")
+        if "roi_auto" in d:
+            print(_roi_auto_line(d["roi_auto"]))
         ex = d["exposure"]
         if ex.get("first_null_hz"):
             print(f"exposure {ex['exposure_s'] * 1e3:.3g} ms: box filter, first null {ex['first_null_hz']:.0f} Hz"
                   + (" (equalised)" if ex.get("equalized") else ""))
         print(f"estimated SNR {d['estimated_snr_db']:.1f} dB; {d['line_delay_check']['message']}")
+        if voice is not None:
+            print(_voice_line(voice))
+        for note in (muxed or {}).get("notes", []):
+            print(f"mux: {note}")
         for k, v in paths.items():
             print(f"{k:12s} {v}")
     return 0
+
+
+def _roi_auto_line(why: dict) -> str:
+    """One line saying which region the rolling-shutter --roi auto chose and why."""
+    roi = ",".join(str(v) for v in why["roi"])
+    if "fallback" in why:
+        return f"auto ROI {roi} (whole frame: {why['fallback']})"
+    a, b = why["rows_seeing_motion"]
+    return (f"auto ROI {roi}: {len(why['chosen'])} of {len(why['strips'])} column strips within {why['drop_db']:g} dB "
+            f"of the best; rows {a}-{b} see the motion")
 
 
 def add_calibrate_parser(subparsers: Any) -> Any:

@@ -64,7 +64,7 @@ def line_delay_consistency(rows: RowSignals, timing: RowTiming, *, row0: int, se
     lo_m, hi_m = m_true / (1 + search), min(m_true / max(1 - search, 1e-3), max_m)
     if m_true > max_m or combined.shape[0] < 8:
         out["message"] = (f"not identifiable: the ROI's {h} rows must span clearly more than half of the "
-                          f"{m_true:.0f} rows of a frame period (at least {int(np.ceil((m_true + 2) / 2)) + 16})")
+                          f"{m_true:.0f} rows of a frame period (at least {_rows_needed(m_true)})")
         return out
     other = "up" if timing.readout == "down" else "down"
     fits = {}
@@ -106,6 +106,14 @@ def line_delay_consistency(rows: RowSignals, timing: RowTiming, *, row0: int, se
                       + (f"; a periodic sound also fits {others} us" if ambiguous else "")
                       + "; check --camera/--line-delay/--readout or measure it with `vismic calibrate`")
     return out
+
+
+def _rows_needed(m_true: float) -> int:
+    """Smallest ROI height ``h`` with ``2 h - 2 - max(16, 0.1 h) >= m_true`` (the check's own condition)."""
+    h = int(np.ceil((m_true + 18) / 2))
+    while 2 * h - 2 - max(16, int(0.1 * h)) < m_true:
+        h += 1
+    return h
 
 
 def _covariance_alignment(combined: np.ndarray, order: np.ndarray, m_true: float, lo_m: float, hi_m: float

@@ -19,6 +19,7 @@ from ..errors import ParameterError
 from .calibrate import line_delay_consistency
 from .cameras import find_camera
 from .exposure import equalize_exposure, exposure_report
+from .locate import row_vibration_map, select_roi
 from .row_motion import DIRECTIONS, RowMotionEstimator, anchor_frames
 from .rows import row_signals
 from .stitch import signal_band, stitch
@@ -50,8 +51,10 @@ class RollingShutterParams:
         meets their noise floor (:func:`signal_band`).
     direction : {"auto", "x", "y"}
         Motion direction measured (auto: both, combined by their measured gains and noise).
-    roi : (x, y, w, h) or None
-        Region in pixels.
+    roi : (x, y, w, h), "auto" or None
+        Region in pixels; ``"auto"``: the column strips and rows that see the motion, from a
+        per-row vibration map of the clip's first seconds (:mod:`vismic.rolling_shutter.locate`);
+        None: the whole frame (rows of a still background are then gaps, found from the data).
     bands : int or None
         Octave bands along the rows (None: up to 4).
     ar_order : int or None
@@ -73,7 +76,7 @@ class RollingShutterParams:
     rate: float | None = None
     band: float | None = None
     direction: str = "auto"
-    roi: tuple[int, int, int, int] | None = None
+    roi: tuple[int, int, int, int] | str | None = None
     bands: int | None = None
     ar_order: int | None = None
     equalize: bool = False
@@ -106,7 +109,10 @@ class RollingShutterParams:
                 _num(name, v, unit="Hz", fix=f"give {name} in Hz or leave it unset")
         if self.direction not in DIRECTIONS:
             raise ParameterError(f"direction={self.direction!r} must be one of {DIRECTIONS}")
-        if self.roi is not None:
+        if isinstance(self.roi, str):
+            if self.roi != "auto":
+                raise ParameterError(f"roi={self.roi!r} must be (x, y, w, h), 'auto' or None")
+        elif self.roi is not None:
             if len(self.roi) != 4:
                 raise ParameterError(f"roi={self.roi} must be (x, y, w, h)")
             object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
@@ -282,7 +288,15 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     for note in cam_info["notes"]:
         if "overrides" in note or "differs" in note:
             warnings.warn(note, stacklevel=4)
-    roi = ROI(*params.roi).check(rows, cols) if params.roi is not None else ROI(0, 0, cols, rows)
+    roi_auto = None
+    if params.roi == "auto":
+        vmap = row_vibration_map(src, fps=fps, direction=params.direction, batch=params.batch, progress=progress)
+        roi_t, roi_auto = select_roi(vmap, rows=rows, cols=cols)
+        roi = ROI(*roi_t)
+    elif params.roi is not None:
+        roi = ROI(*params.roi).check(rows, cols)
+    else:
+        roi = ROI(0, 0, cols, rows)
     band = params.band if params.band is not None else auto_band(timing)
     if band >= timing.effective_rate / 2:
         raise ParameterError(f"band={band:g} Hz must be below half the row rate ({timing.effective_rate / 2:g} Hz)")
@@ -369,6 +383,8 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     )
     if "camera" in cam_info:
         diagnostics["camera"] = cam_info["camera"]
+    if roi_auto is not None:
+        diagnostics["roi_auto"] = roi_auto
     timings = {
         "motion_s": round(t_motion, 4),
         "stitch_s": round(t_stitch, 4),
