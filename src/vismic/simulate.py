@@ -132,15 +132,15 @@ def _finite(name: str, value: Any, *, lo: float | None = None, hi: float | None 
     return float(value)
 
 
-def _check_texture(texture: Any) -> np.ndarray:
+def _check_texture(texture: Any, name: str = "texture") -> np.ndarray:
     """A read-only float64 copy of a 2-D texture with values in [0, 1]."""
     tex = np.asarray(texture)
     if tex.ndim != 2 or not np.issubdtype(tex.dtype, np.number) or min(tex.shape) < 4:
-        raise _bad("texture", tex, "must be a 2-D numeric array of at least 4 x 4",
+        raise _bad(name, tex, "must be a 2-D numeric array of at least 4 x 4",
                    "use make_texture('pink', (256, 256)) or load_texture(path, shape)")
     tex = tex.astype(np.float64)
     if not np.all(np.isfinite(tex)) or tex.min() < -1e-6 or tex.max() > 1 + 1e-6:
-        raise _bad("texture", tex, f"must hold finite values in [0, 1] (found {np.nanmin(tex):.4g} .. "
+        raise _bad(name, tex, f"must hold finite values in [0, 1] (found {np.nanmin(tex):.4g} .. "
                    f"{np.nanmax(tex):.4g})", "rescale it, e.g. (t - t.min()) / (t.max() - t.min())")
     tex.setflags(write=False)
     return tex
@@ -1322,7 +1322,7 @@ flicker_hz, contrast, mean, seed
             m.flags.writeable = False
             setf("object_mask", m)
         if self.background is not None:
-            bg = _check_texture(self.background)
+            bg = _check_texture(self.background, "background")
             if bg.shape[0] < rows or bg.shape[1] < cols:
                 raise _bad("background", bg, f"is smaller than the {rows} x {cols} frame",
                            f"use make_texture(kind, ({rows}, {cols})) or larger")

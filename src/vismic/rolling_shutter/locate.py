@@ -19,7 +19,7 @@ import numpy as np
 from .._typing import ProgressFn
 from ..errors import InputError, NoTextureError
 from .row_motion import RowMotionEstimator, anchor_frames
-from .rows import row_signals
+from .rows import moving_rows, row_signals
 
 __all__ = ["RowVibrationMap", "row_vibration_map", "select_roi"]
 
@@ -27,8 +27,6 @@ __all__ = ["RowVibrationMap", "row_vibration_map", "select_roi"]
 MAP_SECONDS = 3.0
 #: Strips within this many dB of the best one are part of the region.
 STRIP_DROP_DB = 6.0
-#: Row bands more than this many dB below the well-seen ones (90th percentile) are not in the region.
-ROW_DROP_DB = 10.0
 #: Rows added above and below the rows that see the motion.
 ROW_MARGIN = 8
 
@@ -151,10 +149,7 @@ def select_roi(vmap: RowVibrationMap, *, rows: int, cols: int) -> tuple[tuple[in
     best = float(total.max())
     chosen = [i for i, t in enumerate(total) if t >= best * 10 ** (-STRIP_DROP_DB / 10)]
     x0, x1 = vmap.strips[min(chosen)][0], vmap.strips[max(chosen)][1]
-    # rows that see the motion: 16-row running sums of the SNR within ROW_DROP_DB of the well-seen rows
-    # (a still background's rows get, by chance, an SNR some 20 dB below the object's)
-    run = np.convolve(vmap.information[:, chosen].sum(axis=1), np.ones(16), mode="same")
-    seen = np.flatnonzero(run >= np.percentile(run[run > 0], 90) * 10 ** (-ROW_DROP_DB / 10))
+    seen = np.flatnonzero(moving_rows(vmap.information[:, chosen].sum(axis=1)))
     y0 = max(0, int(seen[0]) - ROW_MARGIN)
     y1 = min(rows, int(seen[-1]) + 1 + ROW_MARGIN)
     if y1 - y0 < 16:  # too few rows for the row model: widen symmetrically

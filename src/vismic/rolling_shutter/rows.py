@@ -17,6 +17,8 @@ from ..errors import InputError, NoTextureError, ParameterError
 
 #: Per-row gains: covariances between the row halves are averaged over +-ROW_SMOOTH rows.
 ROW_SMOOTH = 8
+#: Rows whose running SNR is this many dB below the well-seen rows' do not "see the motion".
+MOVING_DROP_DB = 10.0
 
 
 def _row_noise(d_l: np.ndarray, d_r: np.ndarray, info_l: np.ndarray, info_r: np.ndarray
@@ -162,6 +164,22 @@ class RowModel:
     information: np.ndarray
     scale_px: float
     fuse: dict
+
+    def moving_rows(self, *, drop_db: float = MOVING_DROP_DB, span: int = 16) -> np.ndarray:
+        """Rows that see the motion: their ``span``-row running SNR is within ``drop_db`` of the
+        well-seen rows' (90th percentile). A still background's rows get, by chance, a small SNR
+        (some 20 dB below an object's); they do not count. Returns a boolean mask."""
+        return moving_rows(self.information, drop_db=drop_db, span=span)
+
+
+def moving_rows(information: np.ndarray, *, drop_db: float = MOVING_DROP_DB, span: int = 16) -> np.ndarray:
+    """Rows whose ``span``-row running SNR (``information``, per row) is within ``drop_db`` of the
+    well-seen rows' (90th percentile); see :meth:`RowModel.moving_rows`."""
+    info = np.asarray(information, dtype=np.float64)
+    if not np.any(info > 0):
+        return np.zeros(info.shape, bool)
+    run = np.convolve(info, np.ones(span), mode="same")
+    return run >= np.percentile(run[run > 0], 90) * 10 ** (-drop_db / 10)
 
 
 def _axis_deg(gx: float, gy: float) -> float:

@@ -277,7 +277,7 @@ def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_or
     snr = 0.0 if no_motion else float(np.median(snr_k[ok]))
     fw = m.fuse
     weight = rows.weight
-    moving = np.flatnonzero(m.information > 0)
+    moving = np.flatnonzero(m.moving_rows())
     diag = {
         "working_rate_hz": fs,
         "slots_per_frame": slots_per_frame,
