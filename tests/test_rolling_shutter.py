@@ -543,6 +543,13 @@ def test_full_pentax_timing_tone_and_speech(tmp_path):
 # lens blur, weak texture (the failure modes of issue 14)
 
 
+def segment_demean(x, starts):
+    """Remove the mean over each reference segment (what the estimator cannot see), in place."""
+    edges = [*starts, len(x)]
+    for a, b in zip(edges[:-1], edges[1:]):
+        x[a:b] -= x[a:b].mean(axis=0)
+
+
 def natural(shape, seed, blur=1.2):
     """A natural-looking texture: pink noise through a lens blur (the finest octave mostly gone)."""
     return sim.blur_texture(sim.make_texture("pink", shape, seed=seed), blur)
@@ -623,14 +630,14 @@ def test_bands_are_weighted_by_their_noise_not_their_energy():
     sc = scene(speechlike(1.0), noise_sigma=3.0)
     sc = dataclasses.replace(sc, texture=sim.blur_texture(sc.texture, 1.5))
     frames = np.concatenate(list(sc.frames())).astype(np.float32) / 255
-    est = rs.RowMotionEstimator((ROWS, COLS), direction="x", anchor=32)
-    rows = rs.row_signals(est.process(frames), est.channels, est.information, anchor=est.anchor)
+    est = rs.RowMotionEstimator((ROWS, COLS), direction="x", max_anchor=32)
+    inc = np.concatenate([est.process(frames[i : i + 16]) for i in range(0, len(frames), 16)])
+    rows = rs.row_signals(inc, est.channels, est.information, segments=est.segments)
     noise = np.median(rows.band_noise[0], axis=1)  # per band, left halves
     assert noise[0] > 3 * noise[-1], f"finest band noise {noise[0]:.3g} vs coarsest {noise[-1]:.3g} px^2"
     truth = sc.truth_at(sc.row_times(), exposed=True)
     combined = rows.displacement[:, 0]
-    for s0 in range(0, len(truth), est.anchor):  # the truth as the estimator sees it: per-segment means removed
-        truth[s0 : s0 + est.anchor] -= truth[s0 : s0 + est.anchor].mean(axis=0)
+    segment_demean(truth, est.segments)  # the truth as the estimator sees it
     err = np.median(np.var(combined - truth, axis=0))
     assert err < 1.5 * np.min(noise), "the bands' combination is no worse than the best band alone"
 
@@ -641,11 +648,12 @@ def test_phase_against_a_reference_does_not_random_walk():
     sc = scene(speechlike(3.0), noise_sigma=4.0, contrast=0.3, fps=30.0, line_delay=1 / 30 / (ROWS / 0.45))
     sc = dataclasses.replace(sc, texture=sim.blur_texture(sc.texture, 1.0))
     frames = np.concatenate(list(sc.frames())).astype(np.float32) / 255
-    est = rs.RowMotionEstimator((ROWS, COLS), direction="x", anchor=30)
-    rows = rs.row_signals(est.process(frames), est.channels, est.information, anchor=est.anchor)
+    est = rs.RowMotionEstimator((ROWS, COLS), direction="x", max_anchor=32)
+    inc = np.concatenate([est.process(frames[i : i + 16]) for i in range(0, len(frames), 16)])
+    rows = rs.row_signals(inc, est.channels, est.information, segments=est.segments)
+    assert len(est.segments) == 3  # renewed every 32 frames (no drift here)
     truth = sc.truth_at(sc.row_times(), exposed=True)
-    for s0 in range(0, len(truth), est.anchor):
-        truth[s0 : s0 + est.anchor] -= truth[s0 : s0 + est.anchor].mean(axis=0)
+    segment_demean(truth, est.segments)
     err = rows.displacement[:, 0] - truth
     first, last = np.var(err[:30]), np.var(err[-30:])
     assert last < 1.5 * first, f"error variance grew from {first:.3g} to {last:.3g} px^2"

@@ -425,7 +425,8 @@ def _row_signals_of(source: Any, *, roi, direction: str, batch: int, progress: P
     try:
         rows, cols = src.shape
         r = ROI(*roi).check(rows, cols) if roi is not None else ROI(0, 0, cols, rows)
-        est = RowMotionEstimator((r.h, r.w), direction=direction, anchor=anchor_frames(src.header_rate or 30.0))
+        est = RowMotionEstimator((r.h, r.w), direction=direction,
+                                 max_anchor=anchor_frames(src.header_rate or 30.0))
         chunks = []
         done = 0
         for b in src.iter_batches(batch=batch, roi=r if roi is not None else None):
@@ -438,7 +439,7 @@ def _row_signals_of(source: Any, *, roi, direction: str, batch: int, progress: P
             src.close()
     if done < 8:
         raise InputError(f"only {done} frames; at least 8 are needed")
-    return row_signals(np.concatenate(chunks), est.channels, est.information, anchor=est.anchor), r, rows, done
+    return row_signals(np.concatenate(chunks), est.channels, est.information, segments=est.segments), r, rows, done
 
 
 def calibrate_tone(source: Any, *, fps: float, tone_hz: float, roi: tuple[int, int, int, int] | None = None,

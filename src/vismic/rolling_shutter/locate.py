@@ -97,8 +97,7 @@ def row_vibration_map(src: Any, *, fps: float, direction: str = "auto", batch: i
     """
     rows, cols = src.shape
     strips = _strips(cols)
-    anchor = anchor_frames(fps)
-    ests = [RowMotionEstimator((rows, b - a), direction=direction, anchor=anchor) for a, b in strips]
+    ests = [RowMotionEstimator((rows, b - a), direction=direction, max_anchor=anchor_frames(fps)) for a, b in strips]
     outs: list[list[np.ndarray]] = [[] for _ in strips]
     stop = max(8, int(round(seconds * fps)))
     total = min(src.n_frames, stop) if src.n_frames else stop
@@ -115,7 +114,7 @@ def row_vibration_map(src: Any, *, fps: float, direction: str = "auto", batch: i
     dirs = []
     for i, est in enumerate(ests):
         try:
-            m = row_signals(np.concatenate(outs[i]), est.channels, est.information, anchor=est.anchor,
+            m = row_signals(np.concatenate(outs[i]), est.channels, est.information, segments=est.segments,
                             overwrite=True).model()
         except NoTextureError:  # a flat strip sees nothing
             dirs.append(float("nan"))

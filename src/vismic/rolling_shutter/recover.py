@@ -301,12 +301,12 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     if band >= timing.effective_rate / 2:
         raise ParameterError(f"band={band:g} Hz must be below half the row rate ({timing.effective_rate / 2:g} Hz)")
     est = RowMotionEstimator((roi.h, roi.w), direction=params.direction, bands=params.bands,
-                             anchor=anchor_frames(fps), workers=params.workers)
+                             max_anchor=anchor_frames(fps), workers=params.workers)
     chunks, done, t_motion = stream_motion(src, est.process, roi=roi, batch=params.batch, progress=progress)
     t1 = time.perf_counter()
     inc = np.concatenate(chunks)
     del chunks
-    rows_sig = row_signals(inc, est.channels, est.information, anchor=est.anchor, overwrite=True)
+    rows_sig = row_signals(inc, est.channels, est.information, segments=est.segments, overwrite=True)
     del inc
     st = stitch(rows_sig, timing, row0=roi.y, rate=2.5 * band, ar_order=params.ar_order)
     consistency = line_delay_consistency(rows_sig, timing, row0=roi.y)
@@ -373,7 +373,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         time_of_first_sample_s=st.t0,
         line_delay_check=consistency,
         motion_bands=est.x_bands,
-        reference_segment_frames=est.anchor,
+        reference_segments=len(est.segments),
         lines_detected=lines,
         notched_hz=notched,
         output_gain=gain,

@@ -16,11 +16,12 @@ from ..errors import ParameterError
 DIRECTIONS = ("auto", "x", "y")
 
 
-#: Reference segments: each frame's phase is measured against a reference renewed every
-#: ANCHOR_S seconds (at least MIN_ANCHOR frames).
-ANCHOR_S = 1.0
-
-
+#: Reference segments: each frame's phase is measured against a reference frame, renewed when the
+#: rows have drifted DRIFT_PX pixels from it (the finest band wraps at ~1.4 px), and at least every
+#: MAX_ANCHOR_S seconds (MIN_ANCHOR frames at least). Each renewal costs the aliased sound within
+#: ~1/segment Hz of the multiples of the frame rate (removed with the reference's offsets).
+DRIFT_PX = 0.5
+MAX_ANCHOR_S = 10.0
 MIN_ANCHOR = 16
 
 
@@ -93,7 +94,7 @@ class RowMotionEstimator:
     """
 
     def __init__(self, shape: tuple[int, int], *, direction: str = "auto", bands: int | None = None,
-                 anchor: int = 64, workers: int = 1) -> None:
+                 max_anchor: int = 600, drift_px: float = DRIFT_PX, workers: int = 1) -> None:
         rows, cols = int(shape[0]), int(shape[1])
         if rows < 3 or cols < 16:
             raise ParameterError(f"the ROI is {cols}x{rows} pixels; rolling-shutter recovery needs >= 16 columns "
@@ -119,14 +120,21 @@ class RowMotionEstimator:
             bank, kx = _x_bank(width, n_bands)
             self._hx.append((bank.astype(np.float32), (1j * kx).astype(np.complex64)))
         self._ky = _y_bank()
-        if isinstance(anchor, bool) or int(anchor) < 2:
-            raise ParameterError(f"anchor={anchor} must be an integer >= 2 frames")
+        if isinstance(max_anchor, bool) or int(max_anchor) < 2:
+            raise ParameterError(f"max_anchor={max_anchor} must be an integer >= 2 frames")
+        if not (isinstance(drift_px, int | float) and drift_px > 0):
+            raise ParameterError(f"drift_px={drift_px} must be > 0 pixels")
         self._ref: dict[str, list] = {}
         self._stats: dict[str, list] = {}
         #: Time constant, in frames, of the running averages of weights and phase gradients.
         self.memory = 32
-        #: Frames per reference segment: frame ``i`` is measured against frame ``anchor * (i // anchor)``.
-        self.anchor = int(anchor)
+        #: Longest reference segment, in frames.
+        self.max_anchor = int(max_anchor)
+        #: Drift from the reference, in pixels, that renews it.
+        self.drift_px = float(drift_px)
+        #: First frame of every reference segment (frames ``segments[k]:segments[k+1]`` share a reference).
+        self.segments: list[int] = []
+        self._drift = 0.0
         self.frames_seen = 0
         self.bands = max(n_bands, len(self._ky)) if "y" in self.families else n_bands
         self.x_bands = n_bands
@@ -182,8 +190,9 @@ class RowMotionEstimator:
         -------
         ndarray, shape (n, n_channels, bands, rows), float32
             Displacement of each row half in each band since the reference frame of its segment
-            (frame ``anchor * (i // anchor)`` for frame ``i``), in pixels (+x right, +y down); NaN
-            where a row half has no texture in the band, or for bands a family does not have.
+            (the first frame of the segment in :attr:`segments` that holds the frame), in pixels
+            (+x right, +y down); NaN where a row half has no texture in the band, or for bands a
+            family does not have.
 
         Notes
         -----
@@ -191,8 +200,9 @@ class RowMotionEstimator:
         from frame-to-frame increments: a wrapped increment slips by ``2 pi`` in a noisy pixel
         (a finest octave that the lens has blurred into noise), and summed slips are a random
         walk that repeats in every frame as lines at multiples of the frame rate. Against a
-        reference, a noisy pixel's error stays bounded. The reference is renewed every
-        :attr:`anchor` frames, so slow drift never wraps the phase either; the constant that
+        reference, a noisy pixel's error stays bounded. The reference is renewed (at the start of
+        a batch) when the rows have drifted :attr:`drift_px` from it, and after
+        :attr:`max_anchor` frames, so slow drift never wraps the phase either; the constant that
         each reference adds to a row is removed downstream (:func:`row_signals`, per row and
         segment) together with the row's unknown texture phase. Weights (``|C|^2`` and the
         phase gradient, running means over ~:attr:`memory` frames) are frozen at each
@@ -207,9 +217,10 @@ class RowMotionEstimator:
         out = np.full((n, self.n_channels, self.bands, rows), np.nan, dtype=np.float32)
         alpha = np.float32(1.0 - (1.0 - 1.0 / self.memory) ** n)
         start = self.frames_seen
-        # split the batch where a new segment (reference) starts
-        cuts = [k for k in range(n) if (start + k) % self.anchor == 0]
-        bounds = sorted({0, n, *cuts})
+        renew = (not self.segments or start - self.segments[-1] >= self.max_anchor or self._drift >= self.drift_px)
+        if renew:  # a new reference: this batch's first frame
+            self.segments.append(start)
+        drift = 0.0
         ci = 0
         for fam in self.families:
             cols = self._xcols if fam == "x" else self._ycols
@@ -220,28 +231,30 @@ class RowMotionEstimator:
                 qgrad = (c.real * g.imag - c.imag * g.real).mean(axis=0)
                 if stats[b] is None:
                     stats[b] = (energy, qgrad)
-                for k0, k1 in zip(bounds[:-1], bounds[1:], strict=True):
-                    if k0 in cuts or refs[b] is None:
-                        e_avg, q_avg = stats[b]
-                        grad = q_avg / np.maximum(e_avg, np.float32(1e-30))
-                        wg = e_avg * grad
-                        den = [(wg * grad)[:, sl].sum(axis=-1, dtype=np.float64) for sl in cols]
-                        refs[b] = (c[k0].copy(), wg, den)
-                    ref, wg, den = refs[b]
-                    dphi = np.angle(c[k0:k1] * np.conj(ref))
-                    a = dphi * wg
-                    for i, sl in enumerate(cols):
-                        num = a[..., sl].sum(axis=-1, dtype=np.float64)
-                        with np.errstate(invalid="ignore", divide="ignore"):
-                            out[k0:k1, ci + i, b] = np.where(den[i] > 0, -num / den[i], np.nan)
-                        self.information[ci + i, b] += den[i] * (k1 - k0)
+                if renew or refs[b] is None:
+                    e_avg, q_avg = stats[b]
+                    grad = q_avg / np.maximum(e_avg, np.float32(1e-30))
+                    wg = e_avg * grad
+                    den = [(wg * grad)[:, sl].sum(axis=-1, dtype=np.float64) for sl in cols]
+                    refs[b] = (c[0].copy(), wg, den)
+                ref, wg, den = refs[b]
+                a = np.angle(c * np.conj(ref)) * wg
+                for i, sl in enumerate(cols):
+                    num = a[..., sl].sum(axis=-1, dtype=np.float64)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        d = np.where(den[i] > 0, -num / den[i], np.nan)
+                    out[:, ci + i, b] = d
+                    self.information[ci + i, b] += den[i] * n
+                    if b == len(coeffs[fam]) - 1 and np.any(np.isfinite(d)):  # the coarsest band: drift
+                        drift = max(drift, abs(float(np.nanmean(d))))
                 e_avg, q_avg = stats[b]
                 stats[b] = (e_avg + alpha * (energy - e_avg), q_avg + alpha * (qgrad - q_avg))
             ci += len(cols)
         self.frames_seen += n
+        self._drift = drift
         return out
 
 
 def anchor_frames(fps: float) -> int:
-    """Frames per reference segment at ``fps``: ``ANCHOR_S`` seconds, at least ``MIN_ANCHOR`` frames."""
-    return max(MIN_ANCHOR, int(round(ANCHOR_S * float(fps))))
+    """Longest reference segment at ``fps``, in frames: ``MAX_ANCHOR_S`` seconds, at least ``MIN_ANCHOR``."""
+    return max(MIN_ANCHOR, int(round(MAX_ANCHOR_S * float(fps))))

@@ -8,6 +8,7 @@ rows of a still background are gaps (gain 0), not measured zeros.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..errors import InputError, NoTextureError, ParameterError
 
 #: Per-row gains: covariances between the row halves are averaged over +-ROW_SMOOTH rows.
 ROW_SMOOTH = 8
+#: The gain each row's motion is divided by is averaged over +-GAIN_SMOOTH rows that see motion.
+GAIN_SMOOTH = 64
 #: Rows whose running SNR is this many dB below the well-seen rows' do not "see the motion".
 MOVING_DROP_DB = 10.0
 
@@ -100,12 +103,15 @@ class RowSignals:
         the disagreement of the two halves of the same row (the same instant).
     band_noise : ndarray, shape (n_channels, bands, rows) or None
         The same per band, before the bands were combined (inf: band unusable).
+    segments : list of int or None
+        First frame of every reference segment (their means were removed); None: one.
     """
 
     displacement: np.ndarray
     channels: tuple[str, ...]
     noise: np.ndarray
     band_noise: np.ndarray | None = None
+    segments: list[int] | None = None
 
     @property
     def weight(self) -> np.ndarray:
@@ -156,6 +162,8 @@ class RowModel:
     fuse : dict
         The channels' gains and weights (:func:`_fuse_weights`), computed over the rows that
         see motion.
+    raw : ndarray, shape (n_frames, rows), float64, or None
+        ``y_r``: each textured row's motion in pixels (its halves combined by their noise).
     """
 
     values: np.ndarray
@@ -164,6 +172,7 @@ class RowModel:
     information: np.ndarray
     scale_px: float
     fuse: dict
+    raw: np.ndarray | None = None
 
     def moving_rows(self, *, drop_db: float = MOVING_DROP_DB, span: int = 16) -> np.ndarray:
         """Rows that see the motion: their ``span``-row running SNR is within ``drop_db`` of the
@@ -193,9 +202,16 @@ def _box_rows(x: np.ndarray, half: int, count: np.ndarray) -> np.ndarray:
     """Mean over ``+-half`` rows (last axis) of ``x`` where ``count`` is 1 (rows outside do not count)."""
     if half <= 0:
         return x
-    k = np.ones(2 * half + 1)
-    num = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -1, x * count)
-    den = np.convolve(count.astype(np.float64), k, mode="same")
+    h = x.shape[-1]
+    lo = np.clip(np.arange(h) - half, 0, h)
+    hi = np.clip(np.arange(h) + half + 1, 0, h)
+
+    def window_sum(v: np.ndarray) -> np.ndarray:
+        c = np.concatenate([np.zeros(v.shape[:-1] + (1,)), np.cumsum(v, axis=-1)], axis=-1)
+        return c[..., hi] - c[..., lo]
+
+    num = window_sum(x * count)
+    den = window_sum(count.astype(np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.maximum(den, 1e-300), 0.0)
 
@@ -267,22 +283,34 @@ def _row_model(rows: RowSignals, *, smooth: int = ROW_SMOOTH) -> RowModel:
     s_r = dis * np.maximum(v_r, 1e-3 * tot) / tot
     noise = np.where(use, 1.0 / (1.0 / s_l + 1.0 / s_r), np.inf)
     gain = np.sqrt(a2)
-    info = np.where(use & (gain > 0), a2 / noise, 0.0)
-    # each row: the two halves by inverse noise, then divided by the row's gain
-    coef = np.zeros((c, h))
-    ok = info > 0
+    # each row: the two halves by inverse noise (pixels), then divided by the row's gain
     with np.errstate(invalid="ignore", divide="ignore"):
-        wl = np.where(ok, (1.0 / s_l) / (1.0 / s_l + 1.0 / s_r) / gain, 0.0)
-        wr = np.where(ok, (1.0 / s_r) / (1.0 / s_l + 1.0 / s_r) / gain, 0.0)
-    coef += kl[:, None] * wl[None, :] + kr[:, None] * wr[None, :]
-    values = np.einsum("nch,ch->nh", d, coef, dtype=np.float64)
+        wl = np.where(use, (1.0 / s_l) / (1.0 / s_l + 1.0 / s_r), 0.0)
+    coef = kl[:, None] * wl[None, :] + kr[:, None] * (use.astype(np.float64) - wl)[None, :]
+    raw = np.einsum("nch,ch->nh", d, coef, dtype=np.float64)
+    return _with_gains(raw, gain, noise, fw, fallback_scale=amp)
+
+
+def _with_gains(raw: np.ndarray, gain: np.ndarray, noise: np.ndarray, fw: dict, *, fallback_scale: float
+                ) -> RowModel:
+    """A :class:`RowModel` from each row's motion ``raw`` (px), gain ``a_r`` (px, signed) and noise (px^2)."""
+    info = np.where(np.isfinite(noise) & (gain != 0), gain**2 / np.where(np.isfinite(noise), noise, 1.0), 0.0)
+    ok = info > 0
+    # Divide by the gain averaged over +-GAIN_SMOOTH rows that see motion: the fine gains weight the rows
+    # (and make a still background a gap), but they ripple along the rows for sound near a multiple of the
+    # frame rate (a short clip holds part of one beat cycle, whose power depends on the row's phase), and
+    # dividing by the ripple would modulate the sound (measured: a 300 Hz tone at 59.94 fps over 2 s got a
+    # sideband at 300 + 10 fps Hz 17.5 dB below it). Mode shapes vary over far more rows than this.
+    div = _box_rows(gain[None], GAIN_SMOOTH, ok.astype(np.float64))[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(ok[None, :] & (div != 0)[None, :], raw / np.where(div != 0, div, 1.0)[None, :], 0.0)
     if np.any(ok):
         order = np.argsort(-info[ok])
         top = order[: max(1, int(np.ceil(0.5 * order.size)))]
-        scale = float(np.median(gain[ok][top]))
+        scale = float(np.median(np.abs(gain[ok][top])))
     else:
-        scale = float(amp)
-    return RowModel(values, gain, noise, info, scale, fw)
+        scale = float(fallback_scale)
+    return RowModel(values, gain, noise, info, scale, fw, raw)
 
 
 def _combine(fw: dict[str, Any], x: np.ndarray, *, axis: int) -> np.ndarray:
@@ -300,17 +328,18 @@ def _combine(fw: dict[str, Any], x: np.ndarray, *, axis: int) -> np.ndarray:
     return np.tensordot(beta * scale, x, axes=([0], [axis]))
 
 
-def _segment_demean(x: np.ndarray, segment: int) -> None:
-    """Subtract, in place, the mean over each run of ``segment`` frames (axis 0) from ``x``."""
+def _segment_demean(x: np.ndarray, starts: list[int]) -> None:
+    """Subtract, in place, the mean over every segment of frames (axis 0; ``starts``: first frames)."""
     n = x.shape[0]
     flat = x.reshape(n, -1)
-    for s0 in range(0, n, segment):
-        blk = flat[s0 : s0 + segment]
+    edges = sorted({0, *[int(s) for s in starts if 0 < int(s) < n], n})
+    for s0, s1 in zip(edges[:-1], edges[1:], strict=True):
+        blk = flat[s0:s1]
         blk -= blk.mean(axis=0, dtype=np.float64).astype(blk.dtype)
 
 
 def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information: np.ndarray, *,
-                anchor: int | None = None, overwrite: bool = False) -> RowSignals:
+                segments: Sequence[int] | None = None, overwrite: bool = False) -> RowSignals:
     """Remove each row's offsets, measure each row's and band's noise, combine the bands by it.
 
     Parameters
@@ -322,8 +351,9 @@ def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information
         :attr:`RowMotionEstimator.channels`.
     information : ndarray, shape (n_channels, bands, rows)
         :attr:`RowMotionEstimator.information`.
-    anchor : int, optional
-        :attr:`RowMotionEstimator.anchor` (frames per reference segment); None: one segment.
+    segments : sequence of int, optional
+        :attr:`RowMotionEstimator.segments`: the first frame of every reference segment
+        (None: one segment).
     overwrite : bool
         Work in place on ``displacement`` (float32): no second array of the clip's size.
 
@@ -352,7 +382,7 @@ def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information
     disp = d if overwrite and d.dtype == np.float32 else d.astype(np.float32)
     valid = np.all(np.isfinite(disp), axis=0) & (info > 0)  # (c, nb, h)
     np.nan_to_num(disp, copy=False, nan=0.0)
-    _segment_demean(disp, int(anchor) if anchor else n)
+    _segment_demean(disp, [0] if segments is None else list(segments))
     band_noise = np.full((c, nb, h), np.inf)
     for f in sorted({ch[0] for ch in channels}):
         il, ir = channels.index(f + "L"), channels.index(f + "R")
@@ -366,4 +396,4 @@ def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information
         frac = np.where(wsum[:, None, :] > 0, wb / wsum[:, None, :], 0.0).astype(np.float32)
     out = np.einsum("ncbh,cbh->nch", disp, frac)
     noise = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-300), np.inf)
-    return RowSignals(out, tuple(channels), noise, band_noise)
+    return RowSignals(out, tuple(channels), noise, band_noise, None if segments is None else list(segments))

@@ -251,29 +251,32 @@ def stitch(rows: RowSignals, timing: RowTiming, *, row0: int, rate: float, ar_or
             ok &= snr_k >= good * 10 ** (-SLOT_DROP_DB / 10)
         return p, ok, snr_k
 
-    values = m.values
-    p, ok, snr_k = place(m.information)
-    no_motion = ok.sum() < 2
-    if no_motion:  # no rows see motion: keep every textured row's raw motion; the SNR says it is noise
-        values = _combine(m.fuse, rows.displacement, axis=1)
-        p, ok, snr_k = place(np.where(np.isfinite(m.noise), 1.0, 0.0))
-    if ok.sum() < 2:
-        raise NoTextureError("too few textured rows to place any sample on the time grid; choose a textured ROI")
-    z = (values @ p[ok].T) * (1.0 if no_motion else m.scale_px)  # (n, K) pixels along the motion
-
-    grid = np.zeros((n, slots_per_frame))
-    mask = np.zeros((n, slots_per_frame), bool)
-    grid[:, slots[ok]] = z
-    mask[:, slots[ok]] = True
-    grid, mask = grid.ravel(), mask.ravel()
-    first, last = np.flatnonzero(mask)[[0, -1]]
-    grid, mask = grid[first : last + 1], mask[first : last + 1]
     p_ar = int(ar_order) if ar_order is not None else max(2, int(round(AR_ORDER_S * fs)))
     if p_ar < 1:
         raise ParameterError(f"ar_order={ar_order} must be >= 1")
     context = max(slots_per_frame, int(round(AR_CONTEXT_S * fs)))  # each side reaches a measured run
-    signal = ar_fill(grid, mask, order=p_ar, context=context)
-    signal -= signal.mean()
+
+    def fill(values: np.ndarray, p: np.ndarray, ok: np.ndarray, scale: float):
+        z = (values @ p[ok].T) * scale  # (n, K) pixels along the motion
+        grid = np.zeros((n, slots_per_frame))
+        mask = np.zeros((n, slots_per_frame), bool)
+        grid[:, slots[ok]] = z
+        mask[:, slots[ok]] = True
+        grid, mask = grid.ravel(), mask.ravel()
+        first, last = np.flatnonzero(mask)[[0, -1]]
+        sig = ar_fill(grid[first : last + 1], mask[first : last + 1], order=p_ar, context=context)
+        return sig - sig.mean(), mask[first : last + 1], first
+
+    p, ok, snr_k = place(m.information)
+    no_motion = ok.sum() < 2
+    if no_motion:  # no rows see motion: keep every textured row's raw motion; the SNR says it is noise
+        p, ok, snr_k = place(np.where(np.isfinite(m.noise), 1.0, 0.0))
+        if ok.sum() < 2:
+            raise NoTextureError("too few textured rows to place any sample on the time grid; choose a textured "
+                                 "ROI")
+        signal, mask, first = fill(_combine(m.fuse, rows.displacement, axis=1), p, ok, 1.0)
+    else:
+        signal, mask, first = fill(m.values, p, ok, m.scale_px)
     snr = 0.0 if no_motion else float(np.median(snr_k[ok]))
     fw = m.fuse
     weight = rows.weight
