@@ -253,6 +253,12 @@ BAD_JOBS = [
     ({"fps": RATE, "map": "yes"}, "must be true or false"),
     ({"fps": RATE, "report": 1}, "report 1 must be true or false"),
     ({"fps": RATE, "scales": 3}, "unknown field"),
+    ({"fps": RATE, "line_delay": 1e-5}, "apply only to rolling-shutter video"),
+    ({"fps": RATE, "rolling_shutter": "yes"}, "rolling_shutter 'yes' must be true or false"),
+    ({"fps": 59.94, "rolling_shutter": True}, "needs the line delay"),
+    ({"fps": 59.94, "rolling_shutter": True, "camera": "pentax k1"}, "close matches: pentax-k-01"),
+    ({"fps": 59.94, "rolling_shutter": True, "line_delay": 1e-3}, "does not fit the frame period"),
+    ({"fps": 59.94, "rolling_shutter": True, "line_delay": "soon"}, "line_delay"),
 ]
 
 
@@ -427,3 +433,37 @@ def test_serve_command_serves_and_stops_cleanly(folder):
     assert proc.returncode == 0, err
     assert "Traceback" not in err and not os.path.exists(workdir), "the temp work folder outlived the server"
 
+
+def test_rolling_shutter_job_with_auto_region(tmp_path):
+    """A 30/60 fps rolling-shutter clip through the web API: line delay, exposure, --roi auto, report."""
+    from vismic.io.writers import write_video
+
+    served = tmp_path / "served"
+    served.mkdir()
+    rows, cols, fps = 120, 64, 59.94
+    d = 1 / fps / 172
+    rate = 40_000.0
+    sound = sim.builtin_sound("tone", rate=rate, duration=1.5, freq=300.0)
+    shp = (rows + 16, cols + 16)
+    sc = sim.RollingShutterScene(texture=sim.make_texture("pink", shp, seed=1), sound=sound, sound_rate=rate,
+                                 fps=fps, line_delay=d, exposure=1 / 2000, shape=(rows, cols), rms_px=0.05,
+                                 object_mask=sim.object_rows_mask((rows, cols), (0.2, 0.8)),
+                                 background=sim.make_texture("pink", shp, seed=2))
+    write_video(served / "rs.mkv", sc.frames(batch=32), rate=fps)
+    with TestClient(create_app(served, workdir=tmp_path / "work"), base_url=BASE) as client:
+        cams = client.get("/api/config").json()["cameras"]
+        assert any(c["id"].startswith("pentax-k-01") for c in cams)
+        r = client.post("/api/jobs", json={"video": "rs.mkv", "fps": fps, "rolling_shutter": True,
+                                           "line_delay": repr(d), "exposure": "1/2000", "roi": "auto",
+                                           "map": False, "report": True})
+        assert r.status_code == 202, r.text
+        job = _wait(client, r.json()["id"])
+        assert job["state"] == "done", job
+        s = job["summary"]
+        assert s["rolling_shutter"] and s["rate"] == pytest.approx(1 / d) and s["line_delay_s"] == pytest.approx(d)
+        assert 0.3 < s["filled_fraction"] < 0.75 and job["params"]["roi"] == "auto"
+        assert set(job["outputs"]) >= {"wav", "listen", "json", "spectrogram", "report"}
+        audio, wav_rate = sf.read(io.BytesIO(client.get(job["outputs"]["wav"]["url"]).content))
+        spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+        peak = np.fft.rfftfreq(len(audio), 1 / wav_rate)[np.argmax(spec)]
+        assert abs(peak - 300.0) < 2.0, f"the 300 Hz tone (5x the frame rate) came back at {peak:.1f} Hz"

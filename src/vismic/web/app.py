@@ -11,6 +11,8 @@ traceback):
 ``GET /api/frame?video=ID``              its first frame as a PNG
 ``POST /api/upload?name=NAME``           raw body (``application/octet-stream``) -> an uploaded video
 ``POST /api/jobs``                       JSON ``{"video", "fps", "roi", "denoise", "notch", "map", "report"}``
+                                         (+ ``"rolling_shutter": true`` with ``"camera"`` and/or
+                                         ``"line_delay"``, ``"exposure"`` in seconds; ``"roi": "auto"``)
 ``GET /api/jobs/ID``                     state, progress, outputs, summary, warnings
 ``POST /api/jobs/ID/cancel``             stop a queued or running job (nothing is written)
 ``GET /api/jobs/ID/files/NAME``          one output of a finished job (``?download=1``: as attachment)
@@ -286,10 +288,10 @@ class WebState:
 
         if not isinstance(body, dict):
             raise ApiError(400, "the request must be a JSON object")
-        unknown = set(body) - {"video", "fps", "roi", "denoise", "notch", "map", "report"}
+        unknown = set(body) - {"video", "fps", "roi", "denoise", "notch", "map", "report", *_RS_FIELDS}
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}; expected video, fps, roi, denoise, notch, map, "
-                                "report")
+                                "report, rolling_shutter, camera, line_delay, exposure")
         video = body.get("video")
         path = self.resolve(video)
         fps = body.get("fps")
@@ -305,7 +307,9 @@ class WebState:
                                 "second (the camera's true rate, e.g. 2200)")
         info, _ = self.video_info(video)
         roi = body.get("roi")
-        if roi is not None:
+        if roi == "auto":
+            pass
+        elif roi is not None:
             if not (isinstance(roi, list | tuple) and len(roi) == 4 and all(_finite_number(v) for v in roi)):
                 raise ApiError(400, f"roi {roi!r} must be [x, y, w, h] in pixels, or null for the whole frame")
             x, y, w, h = (int(round(v)) for v in roi)
@@ -328,8 +332,18 @@ class WebState:
         for key, value in wants.items():
             if not isinstance(value, bool):
                 raise ApiError(400, f"{key} {value!r} must be true or false")
+        rolling = body.get("rolling_shutter", False)
+        if not isinstance(rolling, bool):
+            raise ApiError(400, f"rolling_shutter {rolling!r} must be true or false")
+        given = [k for k in ("camera", "line_delay", "exposure") if body.get(k) not in (None, "")]
+        if given and not rolling:
+            raise ApiError(400, f"{', '.join(given)} apply only to rolling-shutter video: tick 'rolling shutter'")
         try:
-            params = RecoveryParams(fps=float(fps), roi=roi, **options)
+            if rolling:
+                params = _rolling_params(body, fps=float(fps), roi=roi, options=options)
+                params.timing(info["rows"], info["cols"])  # a line delay that cannot fit fails now, not later
+            else:
+                params = RecoveryParams(fps=float(fps), roi=roi, **options)
         except ParameterError as exc:
             raise ApiError(400, _one_line(exc)) from None
         name = video[len(UPLOAD_PREFIX):] if video.startswith(UPLOAD_PREFIX) else video
@@ -364,6 +378,7 @@ class WebState:
 
     def _run_job(self, job: Job) -> None:
         from ..pipeline import recover, save
+        from ..rolling_shutter import RollingShutterParams, recover_rolling_shutter
 
         if job.cancel.is_set():
             self._finish(job, "cancelled", "cancelled before it started; nothing was written")
@@ -385,7 +400,10 @@ class WebState:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                rec = recover(job.path, job.params, progress=progress)
+                if isinstance(job.params, RollingShutterParams):
+                    rec = recover_rolling_shutter(job.path, job.params, progress=progress)
+                else:
+                    rec = recover(job.path, job.params, progress=progress)
                 check()
                 job.stage, job.done, job.total = "writing the audio and spectrogram", 0, None
                 os.makedirs(job.folder)
@@ -432,7 +450,7 @@ class WebState:
                 from .. import plot
                 from ..analysis.vibmap import vibration_map
 
-                vmap = vibration_map(job.path, fps=rec.rate, roi=tuple(rec.input["roi"]), progress=progress)
+                vmap = vibration_map(job.path, fps=rec.params.fps, roi=tuple(rec.input["roi"]), progress=progress)
                 target = os.path.join(job.folder, stem + ".map.png")
                 if callable(getattr(plot, "save_vibration_map", None)):
                     plot.save_vibration_map(vmap, target)
@@ -571,6 +589,41 @@ def _frame_png(frame) -> bytes:
     return buf.getvalue()
 
 
+_RS_FIELDS = ("rolling_shutter", "camera", "line_delay", "exposure")
+
+
+def _camera_choices() -> list[dict]:
+    """The camera presets offered for rolling-shutter video (id, mode, line delay in us)."""
+    from ..rolling_shutter import camera_table
+
+    return [{"id": c.id, "label": f"{c.camera} {c.mode}".strip(), "line_delay_us": c.line_delay * 1e6}
+            for c in camera_table()]
+
+
+def _rolling_params(body: dict, *, fps: float, roi, options: dict):
+    """RollingShutterParams from a job request (camera and/or line delay, optional exposure)."""
+    from ..rolling_shutter import RollingShutterParams, parse_seconds
+
+    camera = body.get("camera") or None
+    if camera is not None and not isinstance(camera, str):
+        raise ApiError(400, f"camera {camera!r} must be a preset name (see the camera list)")
+    values = {}
+    for key in ("line_delay", "exposure"):
+        v = body.get(key)
+        if v in (None, ""):
+            continue
+        if isinstance(v, str):
+            try:
+                v = parse_seconds(v)  # "1/2000", "16.15us" ...
+            except ParameterError as exc:
+                raise ApiError(400, f"{key}: {_one_line(exc)}") from None
+        if not _finite_number(v):
+            raise ApiError(400, f"{key} {v!r} must be a time in seconds, e.g. 16.15e-6 or 1/2000")
+        values[key] = float(v)
+    return RollingShutterParams(fps=fps, camera=camera, roi=roi, notch=options["notch"], denoise=options["denoise"],
+                                **values)
+
+
 def _summary(rec) -> dict:
     d = rec.diagnostics
     return {
@@ -584,6 +637,11 @@ def _summary(rec) -> dict:
         "lines_detected": [line.get("hz") for line in d.get("lines_detected", [])][:6],
         "seconds": rec.timings.get("total_s"),
         "frames_per_s": rec.timings.get("frames_per_s"),
+        "rolling_shutter": bool(d.get("rolling_shutter")),
+        "filled_fraction": d.get("filled_fraction"),
+        "band_hz": d.get("band_hz"),
+        "line_delay_s": (d.get("timing") or {}).get("line_delay_s"),
+        "line_delay_check": (d.get("line_delay_check") or {}).get("message"),
     }
 
 
@@ -685,6 +743,7 @@ def build_app(folder, *, max_upload_mb: float, workdir, allowed_hosts, max_worke
         return JSONResponse({
             "folder": state.root, "version": __version__, "max_upload_bytes": state.max_upload,
             "upload_extensions": list(UPLOAD_EXTENSIONS), "optional": _optional_extras(),
+            "cameras": _camera_choices(),
         })
 
     @_api

@@ -203,12 +203,18 @@ async function run() {
   const body = {
     video: S.video,
     fps: text === "" ? null : Number(text),
-    roi: S.roi,
+    roi: $("roi-auto").checked ? "auto" : S.roi,
     denoise: $("denoise").value,
     notch: $("notch").value,
     map: $("want-map").checked,
     report: $("want-report").checked,
   };
+  if ($("rolling").checked) {
+    body.rolling_shutter = true;
+    body.camera = $("camera").value || null;
+    body.line_delay = $("line-delay").value.trim() || null;
+    body.exposure = $("exposure").value.trim() || null;
+  }
   let job;
   try {
     job = await api("POST", "/api/jobs", JSON.stringify(body), { "Content-Type": "application/json" });
@@ -301,7 +307,10 @@ function showResults(job) {
     li.append(a);
     list.append(li);
   }
-  const snr = s.estimated_snr_db == null ? "n/a" : s.estimated_snr_db.toFixed(1) + " dB";
+  const snr = (s.estimated_snr_db == null ? "n/a" : s.estimated_snr_db.toFixed(1) + " dB") +
+    (s.rolling_shutter ? `; rolling shutter: line delay ${(s.line_delay_s * 1e6).toPrecision(4)} µs, ` +
+      `${(100 * s.filled_fraction).toFixed(0)} % of the samples filled, band ${s.band_hz.toFixed(0)} Hz; ` +
+      s.line_delay_check : "");
   $("summary").textContent = `${s.n_samples} samples at ${+s.rate.toFixed(3)} Hz (${s.duration_s.toFixed(2)} s) ` +
     `from ${s.frames_used} frames, ROI ${s.roi.join(",")}; estimated SNR ${snr}; ${s.seconds.toFixed(1)} s` +
     (s.lines_detected.length ? `; mains-like lines at ${s.lines_detected.join(", ")} Hz` : "");
@@ -351,6 +360,10 @@ async function upload(ev) {
 async function init() {
   setupFrame();
   $("run").addEventListener("click", run);
+  $("rolling").addEventListener("change", () => {
+    $("rs-options").hidden = !$("rolling").checked;
+    if ($("rolling").checked) $("fps-hint").textContent = "Enter the exact frame rate (59.94 is not 60).";
+  });
   $("cancel").addEventListener("click", cancel);
   $("upload-form").addEventListener("submit", upload);
   $("open-form").addEventListener("submit", (ev) => {
@@ -362,6 +375,12 @@ async function init() {
     $("folder").textContent = S.config.folder;
     $("upload-limit").textContent = `uploads up to ${formatSize(S.config.max_upload_bytes)} ` +
       `(${S.config.upload_extensions.join(" ")})`;
+    for (const c of S.config.cameras || []) {
+      const o = document.createElement("option");
+      o.value = c.id;
+      o.textContent = `${c.label} (${c.line_delay_us.toPrecision(4)} µs)`;
+      $("camera").append(o);
+    }
     $("map-option").hidden = !S.config.optional.map;
     $("report-option").hidden = !S.config.optional.report;
   } catch (err) {
