@@ -155,6 +155,24 @@ def test_browser_end_to_end(browser, server):
     assert os.listdir(server["work"] / "uploads") == [], "a refused upload left a file"
     assert os.listdir(server["folder"]) == ["scene.mp4"]
 
+    # rolling shutter: the options appear with the checkbox, the camera list is filled, a bad line delay is
+    # refused with its reason, and unticking hides them again
+    assert page.locator("#rs-options").is_hidden()
+    page.check("#rolling")
+    assert page.locator("#rs-options").is_visible()
+    assert page.locator("#camera option").count() > 100
+    page.select_option("#camera", value=page.eval_on_selector(
+        "#camera", "s => [...s.options].find(o => o.value.startsWith('pentax-k-01')).value"))
+    page.click("#roi-clear")  # the zero-area ROI above would be refused first
+    page.fill("#fps", "2200")
+    page.fill("#line-delay", "1e-3")
+    page.click("#run")
+    _message(page, "does not fit the frame period")
+    page.fill("#line-delay", "")
+    page.uncheck("#rolling")
+    assert page.locator("#rs-options").is_hidden()
+    assert not jobs_dir.exists() or os.listdir(jobs_dir) == [], "a refused rolling-shutter job wrote a folder"
+
     # drag an ROI with the mouse over most of the frame (the messages above moved it: measure again)
     box = page.locator("#frame").bounding_box()
     page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.1 * box["height"])
