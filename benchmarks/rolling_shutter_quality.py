@@ -302,12 +302,14 @@ def _h264(frames_path, out, fps, bpp):
 
 
 def frame_rate_lines(x, t, rate, fps, band):
-    """Lines at multiples of the frame rate that the truth does not have, in dB.
+    """Lines at multiples of the frame rate, in the recovery and in the truth, in dB.
 
     For every ``k fps`` below ``band``: the mean power within +-1 Hz over the median power 3-25 Hz
-    away (dB above the local floor), in the recovery and in the truth. Returns the largest
-    recovered level among lines not in the truth (recovered level minus true level > 3 dB) and
-    the largest excess of recovered over true level.
+    away (dB above the local floor). Speech itself puts some multiples a few dB above their floor
+    (on a 3 s clip the truth's strongest reaches ~5 dB), so the recovery is compared with the
+    truth: returns the strongest recovered level, the strongest true level, and the mean over
+    ``k`` of recovered minus true level (a systematic frame-rate artefact makes it positive: the
+    lines a still background used to leave were 11-16 dB above the floor at every multiple).
     """
     def levels(y):
         n = len(y)
@@ -321,15 +323,14 @@ def frame_rate_lines(x, t, rate, fps, band):
         return np.array(out)
 
     a, b = levels(x), levels(t)
-    new = a[(a - b) > 3]
-    return (float(new.max()) if new.size else float("nan")), float(np.max(a - b))
+    return float(a.max()), float(b.max()), float(np.mean(a - b))
 
 
 def real_scene_figures(folder, data):
     print("\n== 5. Real scenes: still background, natural textures, weak texture, H.264, no ROI given ==")
     print("(speech 0.05 px RMS, read noise 2 grey levels, 3 s; rows marked * were held out while developing)")
-    hdr = (f"{'scene':50s} {'timing':6s} {'corr':>5s} {'STOI':>5s} {'lines':>6s} {'excess':>6s} {'filled':>6s} "
-           f"{'band':>5s} {'auto-ROI corr':>13s} {'secs':>5s}")
+    hdr = (f"{'scene':50s} {'timing':6s} {'corr':>5s} {'STOI':>5s} {'lines rec/true':>14s} {'excess':>6s} "
+           f"{'filled':>6s} {'band':>5s} {'auto-ROI corr':>13s} {'secs':>5s}")
     print(hdr)
     for (label, cam, obj, bg, blur, cover, contrast, angle, voice, bpp, cols, held) in REAL_SCENES:
         rows = cam["rows"]
@@ -367,11 +368,12 @@ def real_scene_figures(folder, data):
         rec, secs, rho, t_true = res[None]
         st = stoi(t_true, rec.audio, rate=rec.rate, max_lag=0)
         d = rec.diagnostics
-        lines, excess = frame_rate_lines(rec.audio, t_true, rec.rate, sc.fps, min(d["band_hz"], 2000.0))
-        print(f"{('* ' if held else '  ') + label:50s} {timing:6s} {rho:5.3f} {st:5.3f} {lines:6.1f} {excess:6.1f} "
-              f"{d['filled_fraction'] * 100:5.0f}% {d['band_hz']:5.0f} {res['auto'][2]:13.3f} {secs:5.1f}")
-    print("lines: the strongest line at a multiple of the frame rate that the truth does not have, in dB above "
-          "its local floor (nan: none); excess: the largest recovered-minus-true line level")
+        top, top_true, excess = frame_rate_lines(rec.audio, t_true, rec.rate, sc.fps, min(d["band_hz"], 2000.0))
+        mark = "* " if held else "  "
+        print(f"{mark + label:50s} {timing:6s} {rho:5.3f} {st:5.3f} {top:6.1f} / {top_true:5.1f} {excess:6.1f}"
+              f" {d['filled_fraction'] * 100:5.0f}% {d['band_hz']:5.0f} {res['auto'][2]:13.3f} {secs:5.1f}")
+    print("lines rec/true: the strongest multiple of the frame rate in dB above its local floor, in the recovery "
+          "and in the truth; excess: their mean difference over the multiples below the band (dB)")
 
 
 def main() -> None:
