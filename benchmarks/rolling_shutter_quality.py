@@ -80,14 +80,20 @@ def render(sound, cam, *, cols, folder, name, seed=0, **kw) -> tuple[sim.Rolling
         rms_px=kw.pop("rms_px", 0.05), noise_sigma=kw.pop("noise_sigma", 2.0), seed=seed, **kw)
     path = os.path.join(folder, name + ".npy")
     t0 = time.perf_counter()
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=sc.dtype, shape=(sc.n_frames, rows, cols))
+    save_npy(sc, path)
+    return sc, path, time.perf_counter() - t0
+
+
+def save_npy(sc, path) -> str:
+    """Render a scene's frames into a .npy file, streamed (memory does not grow with the clip)."""
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=sc.dtype, shape=(sc.n_frames, *sc.shape))
     i = 0
     for b in sc.frames(batch=16):
         mm[i : i + len(b)] = b
         i += len(b)
     mm.flush()
     del mm
-    return sc, path, time.perf_counter() - t0
+    return path
 
 
 def truth(sc, rec, *, exposed=False):
@@ -347,14 +353,7 @@ def real_scene_figures(folder, data):
                                      rms_px=0.05, noise_sigma=2.0, contrast=contrast, direction_deg=angle, seed=seed,
                                      **kw)
         name = f"real{REAL_SCENES.index((label, cam, obj, bg, blur, cover, contrast, angle, voice, bpp, cols, held))}"
-        path = os.path.join(folder, name + ".npy")
-        mm = np.lib.format.open_memmap(path, mode="w+", dtype=sc.dtype, shape=(sc.n_frames, rows, cols))
-        i = 0
-        for b in sc.frames(batch=16):
-            mm[i : i + len(b)] = b
-            i += len(b)
-        mm.flush()
-        del mm
+        path = save_npy(sc, os.path.join(folder, name + ".npy"))
         if bpp:
             mp4 = os.path.join(folder, name + ".mp4")
             _h264(path, mp4, cam["fps"], bpp)
@@ -390,14 +389,7 @@ def long_lines_figures(folder, data):
         object_mask=sim.object_rows_mask((rows, cols), (0.15, 0.85)), sound=sound, sound_rate=SOUND_RATE,
         fps=cam["fps"], line_delay=cam["line_delay"], exposure=cam["exposure"], shape=(rows, cols), rms_px=0.05,
         noise_sigma=2.0, seed=5)
-    path = os.path.join(folder, "long.npy")
-    mm = np.lib.format.open_memmap(path, mode="w+", dtype=sc.dtype, shape=(sc.n_frames, rows, cols))
-    i = 0
-    for b in sc.frames(batch=16):
-        mm[i : i + len(b)] = b
-        i += len(b)
-    mm.flush()
-    del mm
+    path = save_npy(sc, os.path.join(folder, "long.npy"))
     rec, secs, _ = run(sc, path, line_delay=cam["line_delay"], exposure=cam["exposure"])
     t_true = truth(sc, rec)
     band = min(rec.diagnostics["band_hz"], 2000.0)

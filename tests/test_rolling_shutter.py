@@ -546,7 +546,7 @@ def test_full_pentax_timing_tone_and_speech(tmp_path):
 def segment_demean(x, starts):
     """Remove the mean over each reference segment (what the estimator cannot see), in place."""
     edges = [*starts, len(x)]
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         x[a:b] -= x[a:b].mean(axis=0)
 
 

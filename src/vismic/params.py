@@ -22,8 +22,62 @@ __all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES"]
 PIPELINE_MODES = (*MODES, "fast")
 
 
+def check_roi_param(roi):
+    """A parameter object's ``roi``: ``None``, ``"auto"`` or ``(x, y, w, h)`` as ints (ParameterError otherwise)."""
+    if isinstance(roi, str):
+        if roi != "auto":
+            raise ParameterError(f"roi={roi!r} must be (x, y, w, h), 'auto' or None")
+        return roi
+    if roi is None:
+        return None
+    try:
+        vals = tuple(int(v) for v in roi)
+    except (TypeError, ValueError):
+        raise ParameterError(f"roi={roi!r} must be (x, y, w, h) in pixels") from None
+    if len(vals) != 4:
+        raise ParameterError(f"roi={roi} must be (x, y, w, h)")
+    return vals
+
+
+class JsonParams:
+    """The JSON round trip of the parameter classes (:class:`RecoveryParams`,
+    :class:`vismic.rolling_shutter.RollingShutterParams`): the tuples named in ``_TUPLES`` become
+    lists and back, ``_MARK`` is added to the dict (and dropped when it is read back), and unknown
+    names are refused with a message naming the class's ``_KIND``."""
+
+    _TUPLES: tuple[str, ...] = ()
+    _KIND = "recovery"
+    _MARK: dict = {}
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k in self._TUPLES:
+            if isinstance(d[k], tuple):
+                d[k] = list(d[k])
+        d.update(self._MARK)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        d = {k: v for k, v in d.items() if k not in cls._MARK}
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ParameterError(f"unknown {cls._KIND} parameter(s): {sorted(unknown)}")
+        for k in cls._TUPLES:
+            if isinstance(d.get(k), list):
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+
 @dataclass(frozen=True)
-class RecoveryParams:
+class RecoveryParams(JsonParams):
     """Every parameter of a recovery.
 
     Attributes
@@ -89,13 +143,7 @@ class RecoveryParams:
         fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
         if self.fps is not None and not fps_ok:
             raise ParameterError(f"fps={self.fps} must be a positive number of frames per second")
-        if isinstance(self.roi, str):
-            if self.roi != "auto":
-                raise ParameterError(f"roi={self.roi!r} must be (x, y, w, h), 'auto' or None")
-        elif self.roi is not None:
-            if len(self.roi) != 4:
-                raise ParameterError(f"roi={self.roi} must be (x, y, w, h)")
-            object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
+        object.__setattr__(self, "roi", check_roi_param(self.roi))
         if self.scales is not None and int(self.scales) < 1:
             raise ParameterError(f"scales={self.scales} must be >= 1")
         if not 1 <= int(self.orientations) <= 16:
@@ -132,31 +180,7 @@ class RecoveryParams:
         if not 16 <= int(self.chunk) <= 10_000_000:
             raise ParameterError(f"chunk={self.chunk} must be between 16 and 10,000,000 frames")
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in ("roi", "grid", "notch"):
-            if isinstance(d[k], tuple):
-                d[k] = list(d[k])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RecoveryParams:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ParameterError(f"unknown recovery parameter(s): {sorted(unknown)}")
-        d = dict(d)
-        for k in ("roi", "grid", "notch"):
-            if isinstance(d.get(k), list):
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RecoveryParams:
-        return cls.from_dict(json.loads(text))
+    _TUPLES = ("roi", "grid", "notch")
 
 
 @dataclass

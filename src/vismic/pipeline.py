@@ -28,7 +28,7 @@ from .io import FrameSource, open_source
 from .io.base import ROI
 from .io.stream import check_length as _check_length
 from .io.stream import check_texture as _check_texture
-from .io.stream import prefetched, stream_motion
+from .io.stream import prefetched, run_on_source, stream_motion
 from .io.stream import resolve_rate as _resolve_rate
 from .motion import (
     FastMotionEstimator,
@@ -125,23 +125,9 @@ def recover(
     """
     params = params or RecoveryParams()
     t_start = time.perf_counter()
-    own = not isinstance(source, FrameSource)
-    src = open_source(os.fspath(source)) if own else source
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = _run(src, params, progress, t_start,
-                          checkpoint=os.fspath(checkpoint) if checkpoint is not None else None, executor=executor)
-    finally:
-        if own:
-            src.close()
-    msgs = []
-    for w in caught:
-        msgs.append(str(w.message))
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    result.warnings = msgs
-    return result
+    return run_on_source(source, lambda src: _run(
+        src, params, progress, t_start, checkpoint=os.fspath(checkpoint) if checkpoint is not None else None,
+        executor=executor))
 
 
 def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames: int | None = None):

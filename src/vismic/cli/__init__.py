@@ -15,7 +15,15 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import ParameterError, VismicError
-from ._common import _default_output, _extras, _plan_extras, _plan_outputs, _progress_bar, _voice, _voice_line
+from ._common import (
+    _default_output,
+    _extras,
+    _plan_extras,
+    _plan_outputs,
+    _print_result,
+    _progress_bar,
+    _voice,
+)
 from .rolling import add_calibrate_parser, add_cli_arguments, calibrate_main, recover_main, uses_rolling_shutter
 
 EXIT_USAGE = 2
@@ -233,33 +241,24 @@ def cmd_recover(a: argparse.Namespace) -> int:
         import shutil
 
         shutil.rmtree(checkpoint, ignore_errors=True)
-    if a.json:
-        side = rec.sidecar()
-        side["outputs"] = paths
-        if muxed:
-            side["mux"] = muxed
-        print(json.dumps(side, default=float))
-    elif not a.quiet:
-        d = rec.diagnostics
-        print(f"recovered {len(rec.audio)} samples at {rec.rate:g} Hz ({len(rec.audio) / rec.rate:.2f} s) "
-              f"from {rec.input['frames_used']} frames in {rec.timings['total_s']:.1f} s "
-              f"({rec.timings['frames_per_s']} frames/s)")
-        print(f"estimated SNR {d['estimated_snr_db']:.1f} dB from {d['n_channels_used']} band/region channels "
-              f"(grid {d['grid'][0]}x{d['grid'][1]})")
-        if "roi_auto" in d:
-            print(_roi_auto_line(d["roi_auto"]))
-        for note in d.get("notes", []):
-            print(f"note: {note}")
-        for line in d["lines_detected"][:4]:
-            print(f"mains-like line at {line['hz']:g} Hz ({line['db_above_floor']:.0f} dB above floor)"
-                  + (" notched" if line["hz"] in d["notched_hz"] else "; --notch auto removes it"))
-        if voice is not None:
-            print(_voice_line(voice))
-        for note in (muxed or {}).get("notes", []):
-            print(f"mux: {note}")
-        for k, v in paths.items():
-            print(f"{k:12s} {v}")
+    _print_result(a, rec, paths, muxed, voice, _summary_lines)
     return 0
+
+
+def _summary_lines(rec) -> list[str]:
+    d = rec.diagnostics
+    lines = [f"recovered {len(rec.audio)} samples at {rec.rate:g} Hz ({len(rec.audio) / rec.rate:.2f} s) "
+             f"from {rec.input['frames_used']} frames in {rec.timings['total_s']:.1f} s "
+             f"({rec.timings['frames_per_s']} frames/s)",
+             f"estimated SNR {d['estimated_snr_db']:.1f} dB from {d['n_channels_used']} band/region channels "
+             f"(grid {d['grid'][0]}x{d['grid'][1]})"]
+    if "roi_auto" in d:
+        lines.append(_roi_auto_line(d["roi_auto"]))
+    lines += [f"note: {note}" for note in d.get("notes", [])]
+    for line in d["lines_detected"][:4]:
+        lines.append(f"mains-like line at {line['hz']:g} Hz ({line['db_above_floor']:.0f} dB above floor)"
+                     + (" notched" if line["hz"] in d["notched_hz"] else "; --notch auto removes it"))
+    return lines
 
 
 def _checkpoint_folder(a: argparse.Namespace, out: str, src, params) -> str | None:

@@ -132,3 +132,27 @@ def _json_default(o: object) -> object:
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def _print_result(a: argparse.Namespace, rec, paths: dict, muxed: dict | None, voice, summary) -> None:
+    """What ``vismic recover`` prints: the sidecar as JSON (``--json``), else ``summary(rec)``'s lines,
+    the voice line, mux notes and the outputs (nothing with ``--quiet``)."""
+    import json
+
+    if a.json:
+        side = rec.sidecar()
+        side["outputs"] = paths
+        if muxed:
+            side["mux"] = muxed
+        print(json.dumps(side, default=_json_default))
+        return
+    if a.quiet:
+        return
+    for line in summary(rec):
+        print(line)
+    if voice is not None:
+        print(_voice_line(voice))
+    for note in (muxed or {}).get("notes", []):
+        print(f"mux: {note}")
+    for k, v in paths.items():
+        print(f"{k:12s} {v}")

@@ -20,7 +20,7 @@ from ..rolling_shutter import (
     parse_seconds,
     recover_rolling_shutter,
 )
-from ._common import _extras, _json_default, _plan_extras, _plan_outputs, _progress_bar, _voice, _voice_line
+from ._common import _extras, _json_default, _plan_extras, _plan_outputs, _print_result, _progress_bar, _voice
 
 
 def _seconds_arg(text: str) -> float:
@@ -141,34 +141,26 @@ def recover_main(args: Any) -> int:
     paths = save(rec, out, force=args.force, listen_rate=args.listen_rate, spectrogram=args.spectrogram,
                  float_wav=args.float)
     muxed = _extras(args, rec, paths, voice)
-    if args.json:
-        side = rec.sidecar()
-        side["outputs"] = paths
-        if muxed:
-            side["mux"] = muxed
-        print(json.dumps(side, default=_json_default))
-    elif not args.quiet:
-        d = rec.diagnostics
-        t = d["timing"]
-        print(f"recovered {len(rec.audio)} samples at {rec.rate:g} Hz ({len(rec.audio) / rec.rate:.2f} s) from "
-              f"{rec.input['frames_used']} frames at {t['fps']:g} fps in {rec.timings['total_s']:.1f} s")
-        print(f"rolling shutter: line delay {t['line_delay_s'] * 1e6:.4g} us ({t['effective_rate_hz']:.0f} rows/s), "
-              f"gap {t['gap_s'] * 1e3:.2f} ms; {d['filled_fraction'] * 100:.0f} % of the samples filled by AR "
-              f"interpolation (the gap and rows that show no motion), band {d['band_hz']:.0f} Hz")
-        if "roi_auto" in d:
-            print(_roi_auto_line(d["roi_auto"]))
-        ex = d["exposure"]
-        if ex.get("first_null_hz"):
-            print(f"exposure {ex['exposure_s'] * 1e3:.3g} ms: box filter, first null {ex['first_null_hz']:.0f} Hz"
-                  + (" (equalised)" if ex.get("equalized") else ""))
-        print(f"estimated SNR {d['estimated_snr_db']:.1f} dB; {d['line_delay_check']['message']}")
-        if voice is not None:
-            print(_voice_line(voice))
-        for note in (muxed or {}).get("notes", []):
-            print(f"mux: {note}")
-        for k, v in paths.items():
-            print(f"{k:12s} {v}")
+    _print_result(args, rec, paths, muxed, voice, _summary_lines)
     return 0
+
+
+def _summary_lines(rec) -> list[str]:
+    d = rec.diagnostics
+    t = d["timing"]
+    lines = [f"recovered {len(rec.audio)} samples at {rec.rate:g} Hz ({len(rec.audio) / rec.rate:.2f} s) from "
+             f"{rec.input['frames_used']} frames at {t['fps']:g} fps in {rec.timings['total_s']:.1f} s",
+             f"rolling shutter: line delay {t['line_delay_s'] * 1e6:.4g} us ({t['effective_rate_hz']:.0f} rows/s), "
+             f"gap {t['gap_s'] * 1e3:.2f} ms; {d['filled_fraction'] * 100:.0f} % of the samples filled by AR "
+             f"interpolation (the gap and rows that show no motion), band {d['band_hz']:.0f} Hz"]
+    if "roi_auto" in d:
+        lines.append(_roi_auto_line(d["roi_auto"]))
+    ex = d["exposure"]
+    if ex.get("first_null_hz"):
+        lines.append(f"exposure {ex['exposure_s'] * 1e3:.3g} ms: box filter, first null {ex['first_null_hz']:.0f} Hz"
+                     + (" (equalised)" if ex.get("equalized") else ""))
+    lines.append(f"estimated SNR {d['estimated_snr_db']:.1f} dB; {d['line_delay_check']['message']}")
+    return lines
 
 
 def _roi_auto_line(why: dict) -> str:

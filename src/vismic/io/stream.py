@@ -18,7 +18,7 @@ from .._typing import ProgressFn
 from ..errors import InputError, NoTextureError, ParameterError
 from .base import ROI, FrameSource
 
-__all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "prefetched"]
+__all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "prefetched", "run_on_source"]
 
 
 def resolve_rate(src: FrameSource, fps: float | None, *, stacklevel: int = 3) -> tuple[float, str]:
@@ -174,3 +174,29 @@ def prefetched(batches, *, depth: int = 3):
     finally:
         stop.set()
         t.join()
+
+
+def run_on_source(source, run: Callable[[FrameSource], object]):
+    """``run(src)`` on ``source`` (a path is opened, and closed afterwards), its warnings recorded.
+
+    The warnings are emitted again once ``run`` is over and set as the result's ``warnings``
+    (their messages), so a :class:`~vismic.params.Recovery` carries what was said during it.
+    """
+    import os
+
+    from . import open_source
+
+    own = not isinstance(source, FrameSource)
+    src = open_source(os.fspath(source)) if own else source
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run(src)
+    finally:
+        if own:
+            src.close()
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    result.warnings = [str(w.message) for w in caught]
+    return result

@@ -5,7 +5,6 @@ exposure -> the same post-processing as the global-shutter path (:func:`vismic.d
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 import warnings
@@ -16,6 +15,7 @@ import numpy as np
 
 from .._typing import ProgressFn
 from ..errors import ParameterError
+from ..params import JsonParams, check_roi_param
 from .calibrate import line_delay_consistency
 from .cameras import find_camera
 from .exposure import equalize_exposure, exposure_report
@@ -27,7 +27,7 @@ from .timing import READOUTS, RowTiming, _num
 
 
 @dataclass(frozen=True)
-class RollingShutterParams:
+class RollingShutterParams(JsonParams):
     """Every parameter of a rolling-shutter recovery.
 
     Attributes
@@ -109,13 +109,7 @@ class RollingShutterParams:
                 _num(name, v, unit="Hz", fix=f"give {name} in Hz or leave it unset")
         if self.direction not in DIRECTIONS:
             raise ParameterError(f"direction={self.direction!r} must be one of {DIRECTIONS}")
-        if isinstance(self.roi, str):
-            if self.roi != "auto":
-                raise ParameterError(f"roi={self.roi!r} must be (x, y, w, h), 'auto' or None")
-        elif self.roi is not None:
-            if len(self.roi) != 4:
-                raise ParameterError(f"roi={self.roi} must be (x, y, w, h)")
-            object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
+        object.__setattr__(self, "roi", check_roi_param(self.roi))
         if self.bands is not None and not 1 <= int(self.bands) <= 4:
             raise ParameterError(f"bands={self.bands} must be in 1..4")
         if self.ar_order is not None and int(self.ar_order) < 1:
@@ -135,32 +129,9 @@ class RollingShutterParams:
         if int(self.batch) < 1 or int(self.workers) < 1:
             raise ParameterError(f"batch={self.batch} and workers={self.workers} must be >= 1")
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in ("roi", "notch"):
-            if isinstance(d[k], tuple):
-                d[k] = list(d[k])
-        d["rolling_shutter"] = True
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RollingShutterParams:
-        d = {k: v for k, v in d.items() if k != "rolling_shutter"}
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ParameterError(f"unknown rolling-shutter parameter(s): {sorted(unknown)}")
-        for k in ("roi", "notch"):
-            if isinstance(d.get(k), list):
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> RollingShutterParams:
-        return cls.from_dict(json.loads(text))
+    _TUPLES = ("roi", "notch")
+    _KIND = "rolling-shutter"
+    _MARK = {"rolling_shutter": True}  # a sidecar says which path made it
 
     def timing(self, rows: int, cols: int | None = None, fps: float | None = None) -> tuple[RowTiming, dict]:
         """Resolve the camera / line delay / exposure for a video of ``rows`` x ``cols`` pixels.
@@ -243,25 +214,11 @@ def recover_rolling_shutter(source: Any, params: RollingShutterParams, *, progre
     InputError, NoTextureError, VideoReadError
         As :func:`vismic.pipeline.recover`.
     """
-    from ..io import FrameSource, open_source
+    from ..io.stream import run_on_source
 
     if not isinstance(params, RollingShutterParams):
         raise ParameterError("params must be a RollingShutterParams (see vismic.rolling_shutter)")
-    own = not isinstance(source, FrameSource)
-    src = open_source(os.fspath(source)) if own else source
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = _run(src, params, progress)
-    finally:
-        if own:
-            src.close()
-    msgs = []
-    for w in caught:
-        msgs.append(str(w.message))
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    result.warnings = msgs
-    return result
+    return run_on_source(source, lambda src: _run(src, params, progress))
 
 
 def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np.ndarray:
