@@ -721,3 +721,28 @@ def test_references_are_renewed_when_the_object_drifts():
     segment_demean(truth, est.segments)
     err = np.sqrt(np.mean((rows.displacement[:, 0] - truth) ** 2))
     assert err < 0.02, f"RMS error {err:.3f} px under drift (a wrapped phase would give ~1 px)"
+
+
+def test_band_combiner_keeps_one_value_per_row_and_channel():
+    # the bands' weights measured on a window, then fixed: the clip is held with no band axis, and the
+    # rows' motion matches the weights measured on the whole clip
+    sc = scene(speechlike(1.5), noise_sigma=3.0)
+    sc = dataclasses.replace(sc, texture=sim.blur_texture(sc.texture, 1.2))
+    frames = np.concatenate(list(sc.frames())).astype(np.float32) / 255
+    whole_est = rs.RowMotionEstimator((ROWS, COLS))
+    per_band = np.concatenate([whole_est.process(frames[i : i + 16]) for i in range(0, len(frames), 16)])
+    whole = rs.row_signals(per_band, whole_est.channels, whole_est.information, segments=whole_est.segments)
+    from vismic.rolling_shutter.rows import BandCombiner
+
+    est = rs.RowMotionEstimator((ROWS, COLS))
+    comb = BandCombiner(est, window=48)
+    chunks = [comb.process(frames[i : i + 16]) for i in range(0, len(frames), 16)]
+    assert [len(c) for c in chunks[:3]] == [0, 0, 48], "held until the window is full, then combined"
+    assert all(c.ndim == 3 and c.shape[1:] == (est.n_channels, ROWS) for c in chunks)
+    chunks.append(comb.finish())
+    got = rs.row_signals(np.concatenate(chunks), est.channels, comb.information(), segments=est.segments)
+    a, b = got.displacement[:, 0], whole.displacement[:, 0]
+    rel = np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2))
+    assert rel < 0.1, f"window-weighted rows differ by {rel:.3f} of the motion from whole-clip weights"
+    assert comb.weights.shape == (est.n_channels, est.bands, ROWS)
+    assert np.allclose(comb.weights.sum(axis=1)[np.isfinite(got.noise)], 1.0, atol=1e-5)

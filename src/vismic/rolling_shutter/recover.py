@@ -21,9 +21,12 @@ from .cameras import find_camera
 from .exposure import equalize_exposure, exposure_report
 from .locate import row_vibration_map, select_roi
 from .row_motion import DIRECTIONS, RowMotionEstimator, anchor_frames
-from .rows import row_signals
+from .rows import BandCombiner, row_signals
 from .stitch import signal_band, stitch
 from .timing import READOUTS, RowTiming, _num
+
+#: The bands' weights are measured on the clip's first BAND_WINDOW_S seconds, then fixed.
+BAND_WINDOW_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -259,11 +262,14 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         raise ParameterError(f"band={band:g} Hz must be below half the row rate ({timing.effective_rate / 2:g} Hz)")
     est = RowMotionEstimator((roi.h, roi.w), direction=params.direction, bands=params.bands,
                              max_anchor=anchor_frames(fps), workers=params.workers)
-    chunks, done, t_motion = stream_motion(src, est.process, roi=roi, batch=params.batch, progress=progress)
+    combiner = BandCombiner(est, window=int(round(BAND_WINDOW_S * fps)))
+    chunks, done, t_motion = stream_motion(src, combiner.process, roi=roi, batch=params.batch, progress=progress)
+    chunks.append(combiner.finish())
     t1 = time.perf_counter()
     inc = np.concatenate(chunks)
     del chunks
-    rows_sig = row_signals(inc, est.channels, est.information, segments=est.segments, overwrite=True)
+    rows_sig = row_signals(inc, est.channels, combiner.information(), segments=est.segments, overwrite=True)
+    rows_sig.band_noise = combiner.band_noise
     del inc
     st = stitch(rows_sig, timing, row0=roi.y, rate=2.5 * band, ar_order=params.ar_order)
     consistency = line_delay_consistency(rows_sig, timing, row0=roi.y)

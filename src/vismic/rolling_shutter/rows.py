@@ -380,6 +380,36 @@ def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information
         raise ParameterError(f"{len(channels)} channel names and information {info.shape} do not match "
                              f"displacement {d.shape}")
     disp = d if overwrite and d.dtype == np.float32 else d.astype(np.float32)
+    frac, band_noise = band_weights(disp, channels, info, segments=segments, in_place=True)
+    out = np.einsum("ncbh,cbh->nch", disp, frac)
+    wsum = np.where(np.isfinite(band_noise), 1.0 / band_noise, 0.0).sum(axis=1)
+    noise = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-300), np.inf)
+    return RowSignals(out, tuple(channels), noise, band_noise, None if segments is None else list(segments))
+
+
+def band_weights(displacement: np.ndarray, channels: tuple[str, ...], information: np.ndarray, *,
+                 segments: Sequence[int] | None = None, in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Each band's noise per channel and row, from the halves' disagreement, and the bands' weights.
+
+    Parameters
+    ----------
+    displacement : ndarray, shape (n_frames, n_channels, bands, rows)
+        Per-band motion (:meth:`RowMotionEstimator.process`), NaN where a band has no texture.
+    channels, information, segments
+        As in :func:`row_signals`.
+    in_place : bool
+        NaNs become 0 and the segments' means are removed in ``displacement`` itself (float32).
+
+    Returns
+    -------
+    weights : ndarray, shape (n_channels, bands, rows), float32
+        Inverse-noise weights summing to 1 over the bands (0 for an unusable band).
+    band_noise : ndarray, shape (n_channels, bands, rows)
+        Noise variance in px^2 (inf: unusable).
+    """
+    info = np.asarray(information, dtype=np.float64)
+    n, c, nb, h = displacement.shape
+    disp = displacement if in_place else displacement.astype(np.float32)
     valid = np.all(np.isfinite(disp), axis=0) & (info > 0)  # (c, nb, h)
     np.nan_to_num(disp, copy=False, nan=0.0)
     _segment_demean(disp, [0] if segments is None else list(segments))
@@ -394,6 +424,63 @@ def row_signals(displacement: np.ndarray, channels: tuple[str, ...], information
     wsum = wb.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(wsum[:, None, :] > 0, wb / wsum[:, None, :], 0.0).astype(np.float32)
-    out = np.einsum("ncbh,cbh->nch", disp, frac)
-    noise = np.where(wsum > 0, 1.0 / np.maximum(wsum, 1e-300), np.inf)
-    return RowSignals(out, tuple(channels), noise, band_noise, None if segments is None else list(segments))
+    return frac, band_noise
+
+
+class BandCombiner:
+    """Combines the bands of a streamed :class:`RowMotionEstimator` as the frames come.
+
+    The bands' weights are measured on the first ``window`` frames (their noise, from the halves'
+    disagreement) and then fixed, so only the combined motion (one value per row, channel and
+    frame) is kept for the rest of the clip, not one per band: memory grows with the clip 3 to 4
+    times slower. A band that loses its texture later makes its rows unusable (NaN).
+
+    Parameters
+    ----------
+    estimator : RowMotionEstimator
+    window : int
+        Frames the weights are measured on (the whole clip if shorter).
+    """
+
+    def __init__(self, estimator: Any, window: int) -> None:
+        self.est = estimator
+        self.window = max(8, int(window))
+        self._buffer: list[np.ndarray] = []
+        self._held = 0
+        self.weights: np.ndarray | None = None
+        self.band_noise: np.ndarray | None = None
+
+    def process(self, frames: np.ndarray) -> np.ndarray:
+        """Motion of a batch of frames, bands combined: shape (n, n_channels, rows), float32 (maybe n = 0
+        while the weights are being measured)."""
+        out = self.est.process(frames)
+        if self.weights is not None:
+            return self._combine(out)
+        self._buffer.append(out)
+        self._held += len(out)
+        if self._held >= self.window:
+            return self.finish()
+        return np.zeros((0, out.shape[1], out.shape[3]), np.float32)
+
+    def finish(self) -> np.ndarray:
+        """Measure the weights on what is held (if not done yet) and return it combined."""
+        if self.weights is not None or not self._buffer:
+            return np.zeros((0, self.est.n_channels, self.est.shape[0]), np.float32)
+        held = np.concatenate(self._buffer)
+        self._buffer = []
+        segs = [s for s in self.est.segments if s < len(held)]
+        self.weights, self.band_noise = band_weights(held.copy(), self.est.channels, self.est.information,
+                                                     segments=segs, in_place=True)
+        return self._combine(held)
+
+    def _combine(self, x: np.ndarray) -> np.ndarray:
+        # NaN where a band with weight is missing; a band of weight 0 never contributes
+        used = self.weights > 0
+        bad = np.any(~np.isfinite(x) & used[None], axis=2)
+        y = np.einsum("ncbh,cbh->nch", np.nan_to_num(x, nan=0.0), self.weights)
+        y[bad] = np.nan
+        return y
+
+    def information(self) -> np.ndarray:
+        """Per channel and row: the bands' information, summed (the halves' noise split uses its ratio)."""
+        return self.est.information.sum(axis=1)
