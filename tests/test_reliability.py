@@ -693,9 +693,30 @@ def test_absurd_parameters_are_refused(base, tmp_path, capsys, args, needle):
     assert_refused(_recover(base["paths"][".npy"], tmp_path / "out", capsys, *args), tmp_path / "out", needle)
 
 
-@pytest.mark.parametrize("fps", ["0", "-2200", "nan", "inf", "0.4"])
+@pytest.mark.parametrize("fps", ["0", "-2200", "nan", "inf", "0.4", "0.5", "3e9", "1e9"])
 def test_absurd_rates_are_refused(base, tmp_path, capsys, fps):
     assert_refused(_recover(base["paths"][".npy"], tmp_path / "out", capsys, fps=fps), tmp_path / "out")
+
+
+@pytest.mark.parametrize("fps", ["0.5", "3e9", "1e9"])
+def test_absurd_rates_are_refused_before_any_frame_is_read(base, tmp_path, monkeypatch, capsys, fps):
+    # a rate no WAV can hold used to run the whole recovery, then fail at the WAV header (or write a
+    # 44-byte listen copy); it must fail before the first frame is read, in both shutter paths
+    from vismic.io.base import FrameSource
+
+    def refuse(*a, **k):
+        raise AssertionError("frames were read before the rate was checked")
+
+    monkeypatch.setattr(FrameSource, "iter_batches", refuse)
+    for extra in ([], ["--rolling-shutter", "--line-delay", "1e-5"]):
+        code = main(["recover", str(base["paths"][".npy"]), "-o", str(tmp_path / "o.wav"), "--fps", fps, *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and "between 1 and 1e+07" in err, err
+        assert not (tmp_path / "o.wav").exists()
+    with pytest.raises(ParameterError, match="between 1 and"):
+        from vismic.pipeline import RecoveryParams
+
+        RecoveryParams(fps=float(fps))
 
 
 @pytest.mark.parametrize("args", [["--max-lag-ms", "1e6"], ["--max-lag-ms", "50"], ["--batch", "100000"],

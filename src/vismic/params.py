@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__
+from ._validation import check_rate
 from .denoise import DENOISERS
 from .errors import ParameterError
 from .motion import MODES
@@ -140,9 +141,8 @@ class RecoveryParams(JsonParams):
     backend: str = "numpy"
 
     def __post_init__(self) -> None:
-        fps_ok = isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0
-        if self.fps is not None and not fps_ok:
-            raise ParameterError(f"fps={self.fps} must be a positive number of frames per second")
+        if self.fps is not None:
+            object.__setattr__(self, "fps", check_rate(self.fps))
         object.__setattr__(self, "roi", check_roi_param(self.roi))
         if self.scales is not None and int(self.scales) < 1:
             raise ParameterError(f"scales={self.scales} must be >= 1")

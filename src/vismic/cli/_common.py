@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 
+from .._validation import check_rate
 from ..errors import ParameterError, VismicError
 
 
@@ -40,8 +41,10 @@ def _plan_outputs(a: argparse.Namespace) -> str:
     out = a.output or _default_output(a.input)
     if not out.lower().endswith(".wav"):
         raise ParameterError(f"-o {out}: the output must be a .wav path")
-    if a.listen_rate <= 0:
-        raise ParameterError(f"--listen-rate {a.listen_rate} must be > 0 Hz")
+    if not 1000 <= a.listen_rate <= 768_000:
+        raise ParameterError(f"--listen-rate {a.listen_rate} must be between 1000 and 768000 Hz (e.g. 44100)")
+    if getattr(a, "fps", None) is not None:
+        check_rate(a.fps, "--fps")  # before any output is planned or any frame read
     for p in output_paths(out, spectrogram=a.spectrogram).values():
         check_writable(p, force=a.force)
     return out

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .._typing import ProgressFn
+from .._validation import check_rate
 from ..errors import InputError, NoTextureError, ParameterError
 from .base import ROI, FrameSource
 
@@ -22,6 +23,18 @@ __all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "pr
 
 
 def resolve_rate(src: FrameSource, fps: float | None, *, stacklevel: int = 3) -> tuple[float, str]:
+    rate, source = _rate_and_source(src, fps, stacklevel=stacklevel + 1)
+    if source != "user":
+        try:
+            check_rate(rate, what=f"frame rate ({source})")
+        except ParameterError as exc:
+            raise ParameterError(f"{src.path}: {exc}; pass --fps") from None
+    return rate, source
+
+
+def _rate_and_source(src: FrameSource, fps: float | None, *, stacklevel: int) -> tuple[float, str]:
+    if fps is not None:
+        fps = check_rate(fps)
     header = src.header_rate
     if fps is not None:
         if src.rate_is_trusted and header and abs(fps - header) > 0.01 * header:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._typing import ProgressFn
+from .._validation import check_rate
 from ..errors import ParameterError
 from ..params import JsonParams, check_roi_param
 from .calibrate import line_delay_consistency
@@ -97,7 +98,7 @@ class RollingShutterParams(JsonParams):
                 "(measure it with `vismic calibrate`)"
             )
         if self.fps is not None:
-            _num("fps", self.fps, unit="Hz", fix="give the exact frame rate, e.g. 59.94")
+            object.__setattr__(self, "fps", check_rate(self.fps))
         if self.line_delay is not None:
             _num("line_delay", self.line_delay, unit="seconds", fix="e.g. line_delay=16.15e-6")
         if self.camera is not None:
@@ -106,10 +107,10 @@ class RollingShutterParams(JsonParams):
             _num("exposure", self.exposure, allow_zero=True, unit="seconds", fix="e.g. exposure=0.0005 (1/2000 s)")
         if self.readout not in READOUTS:
             raise ParameterError(f"readout={self.readout!r} must be one of {READOUTS}")
-        for name in ("rate", "band"):
-            v = getattr(self, name)
-            if v is not None:
-                _num(name, v, unit="Hz", fix=f"give {name} in Hz or leave it unset")
+        if self.rate is not None:
+            object.__setattr__(self, "rate", check_rate(self.rate, "rate", what="output rate"))
+        if self.band is not None:
+            _num("band", self.band, unit="Hz", fix="give band in Hz or leave it unset")
         if self.direction not in DIRECTIONS:
             raise ParameterError(f"direction={self.direction!r} must be one of {DIRECTIONS}")
         object.__setattr__(self, "roi", check_roi_param(self.roi))
