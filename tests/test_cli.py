@@ -49,6 +49,12 @@ def test_recover_writes_all_outputs_and_json(scene_video, tmp_path, capsys):
     code, stdout, err = _run(["score", scene_video.parent / "scene.truth.wav", out, "--json"], capsys)
     assert code == 0, err
     assert json.loads(stdout)["correlation"] > 0.9
+    # the 44.1 kHz listen copy against the 2,200 Hz truth: resampled, said, and scored like the WAV (the
+    # high-pass used to follow the copy's rate, 1,102 Hz, and left nothing: correlation 0.19)
+    code, stdout, err = _run(["score", scene_video.parent / "scene.truth.wav", tmp_path / "rec.listen.wav",
+                              "--json"], capsys)
+    res = json.loads(stdout)
+    assert code == 0 and res["correlation"] > 0.9 and "resampled" in res["note"], (err, res)
     # an existing output is not overwritten without --force
     code, _, err = _run(["recover", scene_video, "-o", out, "--fps", RATE, "--quiet"], capsys)
     assert code == 2 and "--force" in err

@@ -399,12 +399,20 @@ def cmd_score(a: argparse.Namespace) -> int:
     truth, rt = read_audio(a.truth)
     est, re_ = read_audio(a.estimate)
     rt, re_ = _rate_from_sidecar(a.truth, rt), _rate_from_sidecar(a.estimate, re_)
-    hp = a.highpass if a.highpass is not None else re_ / 40.0
+    # the default high-pass follows the lower rate: a 44.1 kHz listen copy of a 2,200 Hz recovery holds
+    # nothing above 1,100 Hz, and rate/40 of the copy (1,102 Hz) would leave nothing to score
+    low = min(rt, re_)
+    hp = a.highpass if a.highpass is not None else low / 40.0
     res = score(truth, est, rate_reference=rt, rate_estimate=re_, highpass=hp or None,
                 max_lag_s=a.max_lag_ms / 1000.0)
+    if abs(rt - re_) > 0.5:
+        res["note"] = (f"the truth is at {rt:g} Hz and the estimate at {re_:g} Hz: the truth was resampled to "
+                       f"{re_:g} Hz and only 0-{low / 2:g} Hz (what both hold) is meaningful; high-pass {hp:g} Hz")
     if a.json:
         print(json.dumps(res, default=float))
     else:
+        if "note" in res:
+            print(f"note: {res['note']}")
         _print_score(res)
     return 0
 
