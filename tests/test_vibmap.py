@@ -192,6 +192,22 @@ def test_map_command_writes_png_and_json(small_clip, tmp_path, capsys):
     assert code == 0 and out == "", err
 
 
+@pytest.mark.parametrize("command", ["map", "spectrum"])
+def test_analysis_commands_write_only_what_was_asked_and_run_twice(small_clip, tmp_path, capsys, monkeypatch,
+                                                                   command):
+    # issue 15 item 11: --json alone used to write a PNG into the working folder, and a second run failed on it
+    path, _, _ = small_clip
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code, out, err = _run([command, path, "--fps", RATE, "--json"], capsys)
+        assert code == 0, err
+        assert json.loads(out)["outputs"] == {} and os.listdir(tmp_path) == []
+    for _ in range(2):  # the default-named PNG is this analysis' own output: a second run replaces it
+        code, out, err = _run([command, path, "--fps", RATE, "--quiet"], capsys)
+        assert code == 0, err
+    assert [f.endswith(f".{command}.png") for f in os.listdir(tmp_path)] == [True]
+
+
 @pytest.mark.parametrize(
     "which, args, needle",
     [

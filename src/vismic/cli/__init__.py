@@ -495,14 +495,20 @@ def _band_arg(text: str | None) -> tuple[float, float] | None:
     return vals[0], vals[1]
 
 
-def _analysis_output(a: argparse.Namespace, suffix: str) -> str:
-    """-o (a .png path) or ``<input stem>.<suffix>.png``, checked writable."""
+def _analysis_output(a: argparse.Namespace, suffix: str) -> str | None:
+    """The PNG of ``map``/``spectrum``: ``-o`` (checked writable), else ``<input stem>.<suffix>.png`` in the
+    current folder, which a later run replaces (it is the same analysis of the same input: running a
+    command twice is never an error); None with ``--json`` and no ``-o`` (only the JSON was asked for)."""
     from ..io.audio import check_writable
 
+    if a.output is None and a.json:
+        return None
     out = a.output or _default_output(a.input).replace(".vismic.wav", f".{suffix}.png")
     if not out.lower().endswith(".png"):
         raise ParameterError(f"-o {out}: the output must be a .png path")
-    check_writable(out, force=a.force)
+    if os.path.exists(out) and os.path.realpath(out) == os.path.realpath(a.input):
+        raise ParameterError(f"{out} is the input; choose another -o")
+    check_writable(out, force=a.force or a.output is None)
     return out
 
 
@@ -522,9 +528,11 @@ def cmd_map(a: argparse.Namespace) -> int:
         close()
         src.close()
     chosen, why = select_roi(vmap)
-    save_vibration_map(vmap, out, roi=chosen.as_list())
+    if out is not None:
+        save_vibration_map(vmap, out, roi=chosen.as_list())
     if a.json:
-        print(json.dumps({"map": vmap.to_dict(), "roi_auto": why, "outputs": {"png": out}}, default=float))
+        print(json.dumps({"map": vmap.to_dict(), "roi_auto": why, "outputs": {"png": out} if out else {}},
+                         default=float))
     elif not a.quiet:
         print(f"vibration map of {vmap.frames_used} frames at {vmap.rate:g} fps in {vmap.band[0]:g}-{vmap.band[1]:g} "
               f"Hz: {vmap.grid[0]}x{vmap.grid[1]} tiles of {vmap.tile} px, "
@@ -565,8 +573,10 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
         close()
         src.close()
     peaks = modal_peaks(spec, max_peaks=a.max_peaks, min_snr_db=a.min_snr_db)
-    save_motion_spectrum(spec, out, peaks=peaks, floor=noise_floor(spec))
-    outputs = {"png": out}
+    outputs = {}
+    if out is not None:
+        save_motion_spectrum(spec, out, peaks=peaks, floor=noise_floor(spec))
+        outputs["png"] = out
     if a.csv:
         with atomic_path(a.csv, suffix=".csv") as tmp:
             with open(tmp, "w") as fh:
