@@ -66,3 +66,18 @@ def test_bad_signals():
         highpass(np.array([0.0, np.nan, 1.0]), rate=RATE, cutoff=10)
     with pytest.raises(ParameterError, match="rate"):
         spectral_subtract(np.zeros(100), rate=0)
+
+
+def test_mains_lines_are_a_mains_family_not_the_sound(rng):
+    # issue 15 item 7: a 440 Hz tone was reported as "mains-like line at 450 Hz" (plus 17 more)
+    t = _t(8800)
+    tone = np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(len(t))
+    assert detect_lines(tone, rate=RATE) == []
+    guitar = sum(np.sin(2 * np.pi * 82.41 * h * t) / h for h in range(1, 8)) + 0.01 * rng.standard_normal(len(t))
+    assert detect_lines(guitar, rate=RATE) == [], "a string's harmonics are not mains lines"
+    # fluorescent flicker: 100 Hz and its harmonics, and 50 Hz hum with its odd harmonics, are found
+    flicker = sum(0.3 / k * np.sin(2 * np.pi * 100 * k * t + k) for k in (1, 2, 3))
+    got = {d["hz"] for d in detect_lines(rng.standard_normal(len(t)) + flicker, rate=RATE)}
+    assert {100.0, 200.0, 300.0} <= got and not got - {100.0, 200.0, 300.0, 50.0, 150.0, 250.0}
+    # a tone that sits at a multiple of 60 Hz by itself (no other member of the family) is the sound's
+    assert detect_lines(rng.standard_normal(len(t)) + 0.5 * np.sin(2 * np.pi * 240 * t), rate=RATE) == []

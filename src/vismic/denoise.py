@@ -80,12 +80,17 @@ def detect_lines(
     threshold_db: float = 10.0,
     min_hz: float = 0.0,
 ) -> list[dict]:
-    """Find strong narrow lines at mains-flicker frequencies (50/60 Hz and harmonics).
+    """Find mains lines: narrow peaks exactly at 50/60 Hz multiples that behave like a mains family.
 
     Lighting powered from the mains flickers at twice the mains frequency (100/120 Hz) and its
-    harmonics; magnetic hum sits at 50/60 Hz.  A line is reported when its power exceeds the
-    median of the surrounding +-10% of the spectrum by ``threshold_db``.  Lines below ``min_hz``
-    are not searched: near a high-pass cutoff the filter's slope alone looks like a peak.
+    harmonics; magnetic hum sits at 50/60 Hz. A candidate is a local maximum of the spectrum
+    whose interpolated frequency lies within 0.35 Hz (or half a bin) of ``k * base`` and whose
+    power exceeds the median of the surrounding +-10 % of the spectrum by ``threshold_db``. A
+    family is reported when two or more of its multiples are candidates (coherent harmonics), or
+    when its one candidate is the flicker line itself (``2 * base``: an incandescent lamp flickers
+    almost sinusoidally). A sound's own tones are not mains lines: a 440 Hz tone's skirt at 450 Hz
+    is no local maximum, a guitar's harmonic at 240 Hz has no mains companion. Lines below
+    ``min_hz`` are not searched (near a high-pass cutoff the filter's slope looks like a peak).
 
     Returns
     -------
@@ -99,8 +104,12 @@ def detect_lines(
     nper = min(n, int(2 ** np.ceil(np.log2(max(rate, 64)))))  # ~1 Hz resolution or the clip
     f, p = _signal().welch(x, fs=rate, nperseg=nper)
     df = f[1] - f[0]
+    logp = np.log(p + 1e-300)
+    half = max(2, int(np.ceil(1.0 / df)))  # a line is the maximum within +-1 Hz
+    tol = max(0.35, 0.5 * df)
     found: dict[float, float] = {}
     for base in mains:
+        family: dict[float, float] = {}
         k = 1
         # lighting and hum harmonics that matter lie far below 50 of them; the bound also keeps
         # absurd rates (1e9 Hz) from looping forever
@@ -110,13 +119,26 @@ def detect_lines(
             if hz < min_hz:
                 continue
             i = int(round(hz / df))
-            lo, hi = max(1, int(i * 0.9)), min(len(p) - 1, int(np.ceil(i * 1.1)) + 1)
-            window = np.r_[p[lo : max(lo, i - 2)], p[i + 3 : hi]]
+            lo_i, hi_i = max(1, i - half), min(len(p) - 2, i + half)
+            if hi_i <= lo_i:
+                continue
+            j = lo_i + int(np.argmax(p[lo_i : hi_i + 1]))
+            if j in (lo_i, hi_i):
+                continue  # rising towards something else: not a peak of its own here
+            a, b, c = logp[j - 1], logp[j], logp[j + 1]
+            den = a - 2 * b + c
+            offset = 0.5 * (a - c) / den if den < 0 else 0.0
+            if abs((j + offset) * df - hz) > tol:
+                continue  # a peak near, not at, the mains multiple: the sound's own
+            lo, hi = max(1, int(j * 0.9)), min(len(p) - 1, int(np.ceil(j * 1.1)) + 1)
+            window = np.r_[p[lo : max(lo, j - 2)], p[j + 3 : hi]]
             if len(window) >= 4:
-                peak = p[max(i - 1, 0) : i + 2].max()
-                prom = 10 * np.log10(peak / (np.median(window) + 1e-300) + 1e-300)
+                prom = 10 * np.log10(p[j] / (np.median(window) + 1e-300) + 1e-300)
                 if prom >= threshold_db:
-                    found[hz] = max(found.get(hz, -np.inf), float(prom))
+                    family[hz] = float(prom)
+        if len(family) >= 2 or set(family) == {2 * base}:
+            for hz, prom in family.items():
+                found[hz] = max(found.get(hz, -np.inf), prom)
     return [{"hz": h, "db_above_floor": round(v, 2)} for h, v in sorted(found.items(), key=lambda kv: -kv[1])]
 
 
