@@ -127,3 +127,36 @@ def test_usage_error_exits_2(capsys):
 def test_python_dash_m_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "vismic", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "vismic" in r.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--spectrogram", "{v}", "--force"], "is the input"),
+    (["-o", "{d}/s.wav", "--spectrogram", "{d}/s.wav"], "are the same file"),
+    (["--report", "{d}/o.json"], "are the same file"),
+    (["--mux", "{v}", "--force"], "is the input"),
+    (["--rolling-shutter", "--line-delay", "1e-6", "--spectrogram", "{v}", "--force"], "is the input"),
+])
+def test_outputs_never_overwrite_the_input_or_each_other(scene_video, tmp_path, capsys, args, needle):
+    # issue 15 item 5: --spectrogram input.mp4 --force used to turn the input video into a PNG
+    import shutil
+
+    video = tmp_path / "v.mkv"
+    shutil.copy(scene_video, video)
+    before = video.read_bytes()
+    argv = ["recover", video, "--fps", RATE, "-o", tmp_path / "o.wav"]
+    argv += [a.format(v=video, d=tmp_path) for a in args]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and needle in err, err
+    assert video.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["v.mkv"]
+
+
+def test_recovering_a_simulation_beside_it_keeps_its_facts(tmp_path, capsys, monkeypatch):
+    # `vismic recover scene.mkv -o scene.wav` after `vismic simulate scene.mkv` used to overwrite scene.json
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(["simulate", "scene.mkv", "--fps", "2200", "--duration", "0.2", "--quiet"], capsys)
+    assert code == 0, err
+    facts = (tmp_path / "scene.truth.json").read_text()
+    code, _, err = _run(["recover", "scene.mkv", "--fps", "2200", "-o", "scene.wav", "--quiet"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "scene.truth.json").read_text() == facts
+    assert json.loads((tmp_path / "scene.json").read_text())["params"]["fps"] == 2200

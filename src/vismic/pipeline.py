@@ -802,8 +802,11 @@ def save(
 
     from .errors import OutputError
     from .io.audio import _umask, check_writable, resample, write_wav
+    from .outputs import check_output_paths
 
     paths = output_paths(out_wav, spectrogram=spectrogram)
+    if recovery.input.get("path"):
+        check_output_paths(recovery.input["path"], dict(paths))
     for p in paths.values():
         check_writable(p, force=force)
     if listen_rate <= 0:

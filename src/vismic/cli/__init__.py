@@ -297,7 +297,9 @@ def _add_timing_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_mux(a: argparse.Namespace) -> int:
     from ..io.mux import mux
+    from ..outputs import check_output_paths
 
+    check_output_paths([a.video, a.audio], {"-o": a.output})
     res = mux(a.video, a.audio, a.output, audio_rate=a.audio_rate, capture_fps=a.fps, timing=a.timing,
               pitch=a.pitch, video_mode=a.video_mode, force=a.force)
     if a.json:
@@ -354,11 +356,14 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
     stem = os.path.splitext(a.output)[0]
     truth = stem + ".truth.wav"
-    for p in (a.output, truth, stem + ".json"):
+    # the scene's facts beside its truth, not as <stem>.json: that is the sidecar `vismic recover` writes
+    # for -o <stem>.wav, and recovering a simulation beside it must not overwrite its facts
+    facts = stem + ".truth.json"
+    for p in (a.output, truth, facts):
         check_writable(p, force=a.force)
     scene = _scene_from_args(a)
     meta = sim.render(scene, a.output, truth_path=truth, force=a.force)
-    _write_json(stem + ".json", meta)
+    _write_json(facts, meta)
     if a.json:
         print(json.dumps(meta, default=float))
     elif not a.quiet:
@@ -366,6 +371,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
         print(f"wrote {a.output} ({meta.get('n_frames')} frames at {a.fps:g} fps; the container's rate is "
               f"not to be trusted: recover with --fps {a.fps:g})")
         print(f"truth  {truth}")
+        print(f"facts  {facts}")
         if crb:
             print(f"Cramer-Rao bound: {crb.get('std_px', float('nan')):.2e} px per frame, "
                   f"best possible SNR {crb.get('snr_db', float('nan')):.1f} dB")
@@ -443,7 +449,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     scene = sim.Scene(texture=sim.make_texture("pink", (224, 224), seed=1), sound=sound, rate=fps,
                       rms_px=0.01, shape=(192, 192), noise_sigma=2.0, seed=1)
     meta = sim.render(scene, video, truth_path=truth, force=True)
-    _write_json(os.path.join(a.out, "demo_scene.json"), meta)
+    _write_json(os.path.join(a.out, "demo_scene.truth.json"), meta)
     if not a.quiet:
         print("2/3 recovering the sound from the video ...")
     update, close = _progress_bar(a.quiet, "recover")
@@ -506,8 +512,9 @@ def _analysis_output(a: argparse.Namespace, suffix: str) -> str | None:
     out = a.output or _default_output(a.input).replace(".vismic.wav", f".{suffix}.png")
     if not out.lower().endswith(".png"):
         raise ParameterError(f"-o {out}: the output must be a .png path")
-    if os.path.exists(out) and os.path.realpath(out) == os.path.realpath(a.input):
-        raise ParameterError(f"{out} is the input; choose another -o")
+    from ..outputs import check_output_paths
+
+    check_output_paths(a.input, {"png": out, "--csv": getattr(a, "csv", None)})
     check_writable(out, force=a.force or a.output is None)
     return out
 

@@ -45,9 +45,20 @@ def _plan_outputs(a: argparse.Namespace) -> str:
         raise ParameterError(f"--listen-rate {a.listen_rate} must be between 1000 and 768000 Hz (e.g. 44100)")
     if getattr(a, "fps", None) is not None:
         check_rate(a.fps, "--fps")  # before any output is planned or any frame read
+    _check_recover_outputs(a, out)
     for p in output_paths(out, spectrogram=a.spectrogram).values():
         check_writable(p, force=a.force)
     return out
+
+
+def _check_recover_outputs(a: argparse.Namespace, out: str) -> None:
+    """Every output of ``recover`` against the input and each other, before any work starts."""
+    from ..outputs import check_output_paths
+    from ..pipeline import output_paths
+
+    paths: dict[str, str | None] = dict(output_paths(out, spectrogram=a.spectrogram))
+    paths.update({"--report": a.report, "--mux": a.mux, "--checkpoint": getattr(a, "checkpoint", None)})
+    check_output_paths(a.input, paths)
 
 
 def _plan_extras(a: argparse.Namespace) -> None:
