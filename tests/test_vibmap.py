@@ -247,3 +247,18 @@ def test_recover_command_roi_auto(small_clip, tmp_path, capsys):
         assert json.load(fh)["diagnostics"]["roi_auto"]["roi"] == why["roi"]
     code, out, err = _run(["recover", path, "--fps", RATE, "--roi", "auto", "-o", tmp_path / "r2.wav"], capsys)
     assert code == 0 and "auto ROI" in out, err
+
+
+def test_a_blank_last_frame_costs_that_frame_not_the_map(small_clip, tmp_path, capsys):
+    # issue 15 item 8: the real Phantom sample ends with a blank frame; map and spectrum said "no tile has
+    # texture" while recover gave 28.7 dB on it
+    path, _, _ = small_clip
+    frames = np.load(path)
+    frames[-1] = frames.max()  # an unfinished last frame: flat, saturated
+    blank = tmp_path / "blank_end.npy"
+    np.save(blank, frames)
+    ref = vibration_map(str(path), fps=RATE)
+    got = vibration_map(str(blank), fps=RATE)
+    assert np.array_equal(np.isfinite(got.snr_db), np.isfinite(ref.snr_db)), "the same tiles have texture"
+    code, out, err = _run(["spectrum", blank, "--fps", RATE, "--json"], capsys)
+    assert code == 0, err
