@@ -201,3 +201,35 @@ def test_cli_recover_mux(clips, tmp_path, capsys):
     np.save(npy, np.zeros((10, 16, 16), np.uint8))
     assert main(["recover", str(npy), "--fps", "2200", "--mux", str(tmp_path / "x.mp4")]) == 2
     assert "needs a video file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["auto", "lossless"])
+def test_mkv_above_1000_fps_with_millisecond_timestamps(tmp_path, mode):
+    # issue 15 item 4: Matroska stores milliseconds, so a 2,200 fps MKV's frames come stamped 0, 0, 1, 1, ...;
+    # passed through, the MP4 muxer refused them ("internal error ... returned 22")
+    from fractions import Fraction
+
+    rng = np.random.default_rng(0)
+    video = tmp_path / "hi.mkv"
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("ffv1", rate=Fraction(2200))
+        s.width, s.height, s.pix_fmt = 64, 48, "gray"
+        for i in range(440):
+            f = av.VideoFrame.from_ndarray((rng.random((48, 64)) * 255).astype(np.uint8), format="gray")
+            f.pts, f.time_base = i, Fraction(1, 2200)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with av.open(str(video)) as c:
+        stamps = [p.pts for p in c.demux(c.streams.video[0]) if p.pts is not None][:4]
+    assert stamps == [0, 0, 1, 1], "the fixture must have colliding millisecond timestamps"
+    audio = np.sin(2 * np.pi * 300 * np.arange(440) / 2200)
+    res = mux(video, audio, tmp_path / "out.mp4", audio_rate=2200, capture_fps=2200, video_mode=mode)
+    assert res["video"]["frames"] == 440 and any("numbered by their index" in n for n in res["notes"])
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        v = c.streams.video[0]
+        assert v.frames == 440 and float(v.duration * v.time_base) == pytest.approx(0.2, abs=1e-3)
+        assert len(c.streams.audio) == 1
+    with pytest.raises(ParameterError, match="millisecond timestamps"):
+        mux(video, audio, tmp_path / "out.mkv", audio_rate=2200, capture_fps=2200)

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, VideoReadError
+from ..errors import InputError, OutputError, ParameterError, VideoReadError
 from .audio import read_audio, resample
 
 __all__ = ["mux", "time_stretch", "TIMINGS", "PITCHES", "MUX_SUFFIXES"]
@@ -334,6 +334,14 @@ def mux(
             raise VideoReadError(f"{video}: the container states no frame rate; cannot align the audio")
         codec = vin.codec_context.name
         plan = _video_plan(codec, fmt, video_mode, cfps)
+        # timestamps coarser than a frame (Matroska's milliseconds above 1000 fps: 0, 0, 1, 1, ...) cannot
+        # be copied into a container that needs them increasing: frames are numbered by their index
+        renumber = vin.time_base is not None and float(vin.time_base) > 1.001 / cfps
+        if renumber and plan == "copy":
+            if video_mode == "copy":
+                raise ParameterError(f"{video}: its timestamps ({vin.time_base} s) are coarser than a frame at "
+                                     f"{cfps:g} fps, so its packets cannot be copied; use video_mode auto or lossless")
+            plan = "h264"
         factor = capture_fps / cfps
         true = side.get("rate")
         band = min(rate, float(true)) / 2 if isinstance(true, int | float) and true > 0 else rate / 2
@@ -344,7 +352,10 @@ def mux(
         start = vin.start_time if vin.start_time is not None else 0
         t0 = float(start * tb) if tb else 0.0
         tmp = temporary_path(out)
-        info = _write(inp, vin, tmp, fmt, acodec, plan, track, t0)
+        try:
+            info = _write(inp, vin, tmp, fmt, acodec, plan, track, t0, renumber=renumber)
+        except av.error.FFmpegError as exc:  # never an "internal error": say what FFmpeg refused
+            raise OutputError(f"FFmpeg could not write {out}: {exc}; nothing was written") from exc
         try:
             os.replace(tmp, out)
         except OSError:
@@ -355,6 +366,9 @@ def mux(
     frames = info.pop("frames")
     picture = frames / cfps
     audio_s = len(track) / OUT_RATE
+    if renumber:
+        notes.append(f"the input's timestamps ({vin.time_base} s) are coarser than a frame at {cfps:g} fps: frames "
+                     "were numbered by their index")
     if plan == "h264":
         notes.append(f"{codec} video cannot be copied into {suffix}: re-encoded as H.264 (CRF 17, yuv420p), "
                      "lossy, not bit-exact (--video-codec lossless keeps every pixel)")
@@ -392,7 +406,8 @@ def _audio_frames(stream, track: np.ndarray, start_pts: int) -> Iterator[tuple[f
         yield math.inf, p
 
 
-def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t0: float) -> dict:
+def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t0: float, *,
+           renumber: bool = False) -> dict:
     import av
 
     container = av.open(os.fspath(tmp), mode="w", format=fmt)
@@ -415,7 +430,8 @@ def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t
                 vout.pix_fmt = pf if (ok is None or pf in ok) else "yuv444p"
                 h, w = vin.codec_context.height, vin.codec_context.width
             vout.width, vout.height = w, h
-            vout.time_base = vin.time_base
+            if not renumber:  # renumbered frames carry their own 1/rate time base (the encoder's)
+                vout.time_base = vin.time_base
             vout.codec_context.thread_count = 0
         aout = container.add_stream(acodec, rate=OUT_RATE, layout="mono")
         container.metadata["comment"] = "sound recovered from the video by vismic (the visual microphone)"
@@ -440,12 +456,17 @@ def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t
                 frames += 1
         else:
             for frame in inp.decode(vin):
-                when = float(frame.pts * tb) if frame.pts is not None else frames / float(vout.average_rate or 1)
+                if renumber:  # frame i at i / rate after the first: the container's own stamps collide
+                    when = t0 + frames / float(rate)
+                else:
+                    when = float(frame.pts * tb) if frame.pts is not None else frames / float(vout.average_rate or 1)
                 audio_until(when)
                 if plan == "h264":
                     frame = frame.reformat(width=vout.width, height=vout.height, format="yuv420p")
                 elif frame.format.name != vout.pix_fmt:
                     frame = frame.reformat(format=vout.pix_fmt)
+                if renumber:
+                    frame.pts, frame.time_base = frames, 1 / Fraction(rate)
                 for p in vout.encode(frame):
                     container.mux(p)
                 frames += 1
