@@ -7,7 +7,7 @@ Prints tables; it is not a test.  Usage::
 
 Every scene is rendered by vismic.simulate (which shares no code with the estimator), saved as a
 raw .npy stack, recovered with vismic.pipeline.recover, and scored against the true motion after
-the same rate/40 high-pass.
+the same high-pass as the recovery's (``rec.params.highpass``; the default is 40 Hz).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from vismic import simulate as sim
-from vismic.denoise import highpass
+from vismic.denoise import default_highpass, highpass
 from vismic.metrics import correlation, score, snr
 from vismic.motion import global_lucas_kanade
 from vismic.pipeline import RecoveryParams, recover
@@ -48,13 +48,14 @@ def frames_of(scene, path):
 
 def recovered_snr(scene, path, **params):
     rec = recover(path, RecoveryParams(fps=scene.rate, **params))
-    truth = highpass(scene.truth(), rate=scene.rate, cutoff=scene.rate / 40)
+    truth = highpass(scene.truth(), rate=scene.rate, cutoff=rec.params.highpass)
     return snr(truth, rec.audio, max_lag=3), rec
 
 
 def lk_snr(scene, frames):
-    lk = highpass(global_lucas_kanade(np.asarray(frames, dtype=np.float64)), rate=scene.rate, cutoff=scene.rate / 40)
-    truth = highpass(scene.truth(), rate=scene.rate, cutoff=scene.rate / 40)
+    hp = default_highpass(scene.rate)[0]
+    lk = highpass(global_lucas_kanade(np.asarray(frames, dtype=np.float64)), rate=scene.rate, cutoff=hp)
+    truth = highpass(scene.truth(), rate=scene.rate, cutoff=hp)
     return snr(truth, lk, max_lag=3)
 
 
@@ -109,7 +110,7 @@ def table_modes(tex, tmp):
         path = os.path.join(tmp, "m.npy")
         frames_of(sc, path)
         got, rec = recovered_snr(sc, path, mode=pmode)
-        truth = highpass(sc.truth(), rate=RATE, cutoff=RATE / 40)
+        truth = highpass(sc.truth(), rate=RATE, cutoff=rec.params.highpass)
         print(f"| {name} | {got:.2f} | {correlation(truth, rec.audio, max_lag=3):.3f} |", flush=True)
 
 
@@ -123,7 +124,8 @@ def table_speech(speech, tex, tmp):
             path = os.path.join(tmp, "sp.npy")
             frames_of(sc, path)
             rec = recover(path, RecoveryParams(fps=RATE))
-            r = score(sc.truth(), rec.audio, rate_reference=RATE, rate_estimate=RATE, highpass=RATE / 40)
+            r = score(sc.truth(), rec.audio, rate_reference=RATE, rate_estimate=RATE,
+                      highpass=rec.params.highpass)
             stoi = f"{r['stoi']:.3f}" if r["stoi"] is not None else "n/a"
             print(f"| {name} | {rms} | {r['snr_db']:.2f} | {r['segmental_snr_db']:.2f} | {r['llr']:.3f} | {stoi} | "
                   f"{sc.cramer_rao()['snr_db']:.2f} |", flush=True)

@@ -9,7 +9,7 @@ Real speech (codec2's ``morig`` = male, ``forig`` = female; CMU ARCTIC ``arctic_
 rate and drives the motion of a rendered scene (vismic.simulate; exact Fourier shifts, read noise
 ``sigma`` grey levels, 8-bit), at several motion levels. The sound is recovered with
 vismic.pipeline.recover (defaults) and :func:`vismic.analysis.voice.voice_report` is run on
-``Recovery.audio``. The recovered SNR is measured against the true motion after the rate/40 high-pass.
+``Recovery.audio``. The recovered SNR is measured against the true motion after the recovery's own high-pass.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def recovered(sound, tex, *, rms, sigma=2.0, shape=(128, 128), seed=0, tmp):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = recover(path, RecoveryParams(fps=RATE))
-    truth = highpass(scene.truth(), rate=RATE, cutoff=RATE / 40)
+    truth = highpass(scene.truth(), rate=RATE, cutoff=rec.params.highpass)
     return rec, snr(truth, rec.audio, max_lag=3)
 
 

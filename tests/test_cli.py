@@ -39,12 +39,15 @@ def test_recover_writes_all_outputs_and_json(scene_video, tmp_path, capsys):
     assert code == 0, err
     res = json.loads(stdout)
     assert res["rate"] == RATE and res["params"]["denoise"] == "specsub" and res["params"]["scales"] == 3
+    assert res["diagnostics"]["highpass_hz"] == 60 and res["diagnostics"]["highpass_reason"] == "given"
     for key in ("wav", "listen", "json", "spectrogram"):
         assert os.path.exists(res["outputs"][key]), key
     out = tmp_path / "rec.wav"
     code, stdout, err = _run(["recover", scene_video, "-o", out, "--fps", RATE], capsys)
     assert code == 0, err
     assert "estimated SNR" in stdout and str(out) in stdout
+    side = json.loads((tmp_path / "rec.json").read_text())["diagnostics"]
+    assert side["highpass_hz"] == 40.0 and "default" in side["highpass_reason"], "the sidecar says why"
     # score the recovery against the truth through the CLI too
     code, stdout, err = _run(["score", scene_video.parent / "scene.truth.wav", out, "--json"], capsys)
     assert code == 0, err

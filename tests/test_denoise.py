@@ -81,3 +81,20 @@ def test_mains_lines_are_a_mains_family_not_the_sound(rng):
     assert {100.0, 200.0, 300.0} <= got and not got - {100.0, 200.0, 300.0, 50.0, 150.0, 250.0}
     # a tone that sits at a multiple of 60 Hz by itself (no other member of the family) is the sound's
     assert detect_lines(rng.standard_normal(len(t)) + 0.5 * np.sin(2 * np.pi * 240 * t), rate=RATE) == []
+
+
+def test_default_highpass_is_a_physical_frequency():
+    # issue 15 item 1: rate/40 was 500 Hz at 20,000 fps and removed a speaker's fundamental
+    from vismic.denoise import DEFAULT_HIGHPASS_HZ, default_highpass
+
+    for rate in (2200.0, 20_000.0, 600.0, 61_919.5):
+        hz, why = default_highpass(rate)
+        assert hz == DEFAULT_HIGHPASS_HZ == 40.0 and "40 Hz default" in why
+    hz, why = default_highpass(60.0)
+    assert hz == 15.0 and "quarter" in why
+    # a 100 Hz fundamental at 20 kHz passes the default; it did not pass rate/40
+    rate = 20_000.0
+    t = np.arange(int(rate)) / rate
+    f0 = np.sin(2 * np.pi * 100 * t)
+    kept = highpass(f0, rate=rate, cutoff=default_highpass(rate)[0])[2000:-2000]
+    assert np.std(kept) / np.std(f0[2000:-2000]) > 0.98

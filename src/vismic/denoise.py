@@ -10,9 +10,27 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "postprocess", "DENOISERS"]
+__all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "postprocess", "default_highpass",
+           "DEFAULT_HIGHPASS_HZ", "DENOISERS"]
 
 DENOISERS = ("none", "specsub")
+#: The default high-pass cutoff: below the lowest voice fundamentals (~65-85 Hz) and most musical
+#: fundamentals, above slow drift, camera creep and building sway. A physical frequency, not the
+#: paper's rate/40 (55 Hz at 2,200 fps, but 500 Hz at 20,000 fps: a speaker's fundamental).
+DEFAULT_HIGHPASS_HZ = 40.0
+
+
+def default_highpass(rate: float) -> tuple[float, str]:
+    """The default high-pass cutoff at sample rate ``rate`` (Hz) and why, for the sidecar.
+
+    ``DEFAULT_HIGHPASS_HZ``, or a quarter of the rate when the rate is too low for it (a filter
+    must sit well below Nyquist): 15 Hz at 60 fps.
+    """
+    if DEFAULT_HIGHPASS_HZ <= rate / 4:
+        return DEFAULT_HIGHPASS_HZ, (f"{DEFAULT_HIGHPASS_HZ:g} Hz default: below voices' fundamentals, above drift "
+                                     "and creep (--highpass sets it)")
+    return rate / 4, (f"{rate / 4:g} Hz: a quarter of the {rate:g} Hz rate, the {DEFAULT_HIGHPASS_HZ:g} Hz default "
+                      "being too close to Nyquist (--highpass sets it)")
 
 
 def _signal():

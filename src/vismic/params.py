@@ -102,7 +102,8 @@ class RecoveryParams(JsonParams):
     max_lag_ms : float
         Bound of the alignment lag search, in milliseconds.
     highpass : float or None
-        High-pass cutoff in Hz (``None``: rate / 40 as in the paper; 0: only remove the mean).
+        High-pass cutoff in Hz (``None``: 40 Hz, :func:`vismic.denoise.default_highpass`; 0: only
+        remove the mean).
     notch : str or tuple of float
         ``"report"`` (detect mains lines, report, keep), ``"auto"`` (notch detected lines),
         ``"off"``, or explicit frequencies in Hz.

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from ._typing import ProgressFn
-from .denoise import highpass_columns, normalize, postprocess
+from .denoise import default_highpass, highpass_columns, normalize, postprocess
 from .errors import ParameterError
 from .fuse import column_block, fuse
 from .io import FrameSource, open_source
@@ -675,7 +675,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
                                                 executor=executor, rate=rate)
 
     t1 = time.perf_counter()
-    hp = params.highpass if params.highpass is not None else rate / 40.0
+    hp, hp_reason = ((params.highpass, "given") if params.highpass is not None else default_highpass(rate))
     filtered = _filter_channels(signals, rate=rate, cutoff=hp, integrate=params.mode != "reference")
     del signals
     max_lag = int(round(params.max_lag_ms * 1e-3 * rate))
@@ -748,6 +748,8 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         "channels": chans,
         "lines_detected": lines,
         "notched_hz": notched,
+        "highpass_hz": hp,
+        "highpass_reason": hp_reason,
         "output_gain": gain,
         "notes": notes,
     }

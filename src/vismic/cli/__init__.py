@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "fast: a first-order shortcut, ~10x faster, for small rigid motion (docs/performance.md)")
     r.add_argument("--grid", help="region grid ROWSxCOLS for per-region signals (default: from the ROI size)")
     r.add_argument("--max-lag-ms", type=float, default=2.0, help="bound of the alignment lag search (default 2 ms)")
-    r.add_argument("--highpass", type=float, help="high-pass cutoff in Hz (default: rate/40; 0 = mean only)")
+    r.add_argument("--highpass", type=float,
+                   help="high-pass cutoff in Hz (default: 40 Hz, a quarter of the rate below 160 fps; 0 = mean only)")
     r.add_argument("--notch", default="report",
                    help="mains lines: report (default: detect, keep), auto (notch detected), off, or HZ,HZ,...")
     r.add_argument("--denoise", choices=("none", "specsub"), default="none", help="denoising (default none)")

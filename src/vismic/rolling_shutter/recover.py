@@ -67,7 +67,7 @@ class RollingShutterParams(JsonParams):
         Invert the exposure's box filter up to ``band`` (gain limited to ``max_gain_db``).
     max_gain_db : float
     highpass : float or None
-        High-pass cutoff in Hz (None: 20 Hz).
+        High-pass cutoff in Hz (None: 40 Hz, :func:`vismic.denoise.default_highpass`).
     notch, denoise : as in :class:`vismic.params.RecoveryParams`.
     batch, workers : int
     """
@@ -236,7 +236,7 @@ def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np
 
 
 def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
-    from ..denoise import highpass, normalize, postprocess
+    from ..denoise import default_highpass, highpass, normalize, postprocess
     from ..io.audio import resample
     from ..io.base import ROI
     from ..io.stream import resolve_rate, stream_motion
@@ -279,7 +279,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     del rows_sig
     fs = st.rate
     x = st.signal
-    hp = params.highpass if params.highpass is not None else 20.0
+    hp, hp_reason = ((params.highpass, "given") if params.highpass is not None else default_highpass(fs))
     if hp >= fs / 2:
         raise ParameterError(f"highpass={hp:g} Hz must be below {fs / 2:g} Hz")
     notes = list(cam_info["notes"])
@@ -340,6 +340,8 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         reference_segments=len(est.segments),
         lines_detected=lines,
         notched_hz=notched,
+        highpass_hz=hp,
+        highpass_reason=hp_reason,
         output_gain=gain,
         notes=notes,
         unobservable_hz=f"multiples of the frame rate ({fps:g} Hz) within ~{fps / done:.2g} Hz look like a still "
