@@ -163,3 +163,23 @@ def test_recovering_a_simulation_beside_it_keeps_its_facts(tmp_path, capsys, mon
     assert code == 0, err
     assert (tmp_path / "scene.truth.json").read_text() == facts
     assert json.loads((tmp_path / "scene.json").read_text())["params"]["fps"] == 2200
+
+
+def test_long_mkv_runs_are_checkpointed_though_matroska_states_no_frame_count(tmp_path):
+    # issue 15 item 10: Matroska stores no frame count, so long runs had no checkpoint at all
+    import argparse
+
+    from vismic.cli import _checkpoint_folder
+    from vismic.io import open_source
+    from vismic.io.writers import write_video
+    from vismic.pipeline import RecoveryParams
+
+    sc = sim.Scene(texture=sim.make_texture("pink", (64, 64), seed=1), rate=2200.0, rms_px=0.01, shape=(32, 32),
+                   sound=sim.builtin_sound("noise", rate=2200.0, duration=0.2, seed=1))
+    write_video(tmp_path / "c.mkv", sc.frames(batch=64), rate=2200.0)
+    args = argparse.Namespace(no_checkpoint=False, checkpoint=None)
+    with open_source(str(tmp_path / "c.mkv")) as src:
+        assert src.n_frames is None and src.frames_estimate == sc.n_frames == 440
+        assert _checkpoint_folder(args, str(tmp_path / "o.wav"), src, RecoveryParams(chunk=16)).endswith(
+            "o.checkpoint")
+        assert _checkpoint_folder(args, str(tmp_path / "o.wav"), src, RecoveryParams(chunk=64)) is None

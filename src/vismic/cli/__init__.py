@@ -270,7 +270,7 @@ def _checkpoint_folder(a: argparse.Namespace, out: str, src, params) -> str | No
         return None
     if a.checkpoint:
         return a.checkpoint
-    n = src.n_frames
+    n = src.frames_estimate  # Matroska states no frame count: its duration x rate tells a long run too
     if n and n >= 10 * params.chunk:
         return os.path.splitext(out)[0] + ".checkpoint"
     return None

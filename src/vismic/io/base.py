@@ -105,6 +105,15 @@ class FrameSource(abc.ABC):
         current batch.
         """
 
+    @property
+    def frames_estimate(self) -> int | None:
+        """:attr:`n_frames`, or an estimate where the container states no count (None: unknown).
+
+        For decisions that need only the order of magnitude (whether to checkpoint a long run,
+        a progress total); never for indexing frames.
+        """
+        return self.n_frames
+
     def close(self) -> None:  # noqa: B027 - optional hook, most readers hold no handle
         """Release file handles (readers that keep none need not override this)."""
 

@@ -205,6 +205,15 @@ class VideoSource(FrameSource):
                 "give a video file, an image folder/glob, a .npy stack or a camera file"
             ) from exc
 
+    @property
+    def frames_estimate(self) -> int | None:
+        """The container's frame count, else its duration times its rate (Matroska states no count)."""
+        if self.n_frames:
+            return self.n_frames
+        if self._duration_s and self.header_rate:
+            return max(1, int(round(self._duration_s * self.header_rate)))
+        return None
+
     def describe(self) -> dict:
         d = super().describe()
         d.update(codec=self.codec, pix_fmt=self.pix_fmt)
