@@ -149,7 +149,8 @@ class RowModel:
     Attributes
     ----------
     values : ndarray, shape (n_frames, rows), float64
-        ``y_r / a_r``: each row's estimate of the unit-variance motion ``s`` (0 where ``a_r = 0``).
+        Each row's estimate of the unit-variance motion ``s``: ``y_r`` over ``a_r`` averaged along
+        ``+-GAIN_SMOOTH`` rows that see motion (0 where ``a_r = 0``).
     gain : ndarray, shape (rows,)
         ``a_r``: RMS motion of the row in pixels along the motion direction (0: the row shows
         nothing that moves, e.g. a still background; it is a gap, not a zero).
