@@ -183,3 +183,21 @@ def test_long_mkv_runs_are_checkpointed_though_matroska_states_no_frame_count(tm
         assert _checkpoint_folder(args, str(tmp_path / "o.wav"), src, RecoveryParams(chunk=16)).endswith(
             "o.checkpoint")
         assert _checkpoint_folder(args, str(tmp_path / "o.wav"), src, RecoveryParams(chunk=64)) is None
+
+
+def test_progress_on_a_log_is_a_line_every_few_seconds(monkeypatch, capsys):
+    # issue 15: progress that suits a log when stderr is not a terminal (no carriage-return spam)
+    from vismic.cli import _common
+
+    now = [0.0]
+    monkeypatch.setattr("time.monotonic", lambda: now[0])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    update, close = _common._progress_bar(False, "recover")
+    for k, done in enumerate((100, 200, 300, 400, 500)):
+        now[0] = 3.0 * (k + 1)  # a batch every 3 s: a line at 6 s and 12 s, not at every batch
+        update(done, 1000)
+    close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("vismic: recover: ") for line in lines), lines
+    assert "\r" not in "".join(lines) and len(lines) <= 3
+    assert "/1000 frames" in lines[0] and "s left" in lines[0]

@@ -10,10 +10,17 @@ import warnings
 from .._validation import check_rate
 from ..errors import ParameterError, VismicError
 
+#: Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe).
+LOG_PROGRESS_S = 5.0
+
 
 def _progress_bar(quiet: bool, desc: str):
+    """``(update, close)``: a tqdm bar on a terminal; on a log (stderr not a terminal) a plain line
+    every ``LOG_PROGRESS_S`` seconds with the count, the rate and, when the total is known, an ETA."""
     if quiet:
         return None, lambda: None
+    if not sys.stderr.isatty():
+        return _log_progress(desc)
     from tqdm import tqdm
 
     bar = tqdm(total=None, unit="frame", desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
@@ -25,6 +32,38 @@ def _progress_bar(quiet: bool, desc: str):
         bar.update(done - bar.n)
 
     return update, bar.close
+
+
+def _log_progress(desc: str):
+    import time
+
+    t0 = time.monotonic()
+    state = {"next": t0 + LOG_PROGRESS_S, "done": 0, "total": None}
+
+    def line(done: int, total: int | None) -> str:
+        secs = time.monotonic() - t0
+        rate = done / secs if secs > 0 else 0.0
+        text = f"vismic: {desc}: {done}"
+        if total:
+            text += f"/{total} frames ({100 * done / total:.0f} %)"
+            if rate > 0 and done < total:
+                text += f", about {(total - done) / rate:.0f} s left"
+        else:
+            text += " frames"
+        return text + f", {rate:.0f} frames/s, {secs:.0f} s"
+
+    def update(done: int, total: int | None) -> None:
+        state["done"], state["total"] = done, total
+        now = time.monotonic()
+        if now >= state["next"]:
+            state["next"] = now + LOG_PROGRESS_S
+            print(line(done, total), file=sys.stderr, flush=True)
+
+    def close() -> None:
+        if state["done"] and time.monotonic() - t0 >= LOG_PROGRESS_S:
+            print(line(state["done"], state["total"]), file=sys.stderr, flush=True)
+
+    return update, close
 
 
 def _default_output(inp: str) -> str:
