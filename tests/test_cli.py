@@ -201,3 +201,19 @@ def test_progress_on_a_log_is_a_line_every_few_seconds(monkeypatch, capsys):
     assert lines and all(line.startswith("vismic: recover: ") for line in lines), lines
     assert "\r" not in "".join(lines) and len(lines) <= 3
     assert "/1000 frames" in lines[0] and "s left" in lines[0]
+
+
+def test_flac_output(scene_video, tmp_path, capsys):
+    # issue 15: outputs in FLAC as well as WAV (24-bit, the listenable copy in FLAC too)
+    import soundfile as sf
+
+    out = tmp_path / "r.flac"
+    code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", out, "--quiet"], capsys)
+    assert code == 0, err
+    info = sf.info(str(out))
+    assert info.format == "FLAC" and info.subtype == "PCM_24" and info.samplerate == RATE
+    assert sf.info(str(tmp_path / "r.listen.flac")).samplerate == 44100 and (tmp_path / "r.json").exists()
+    code, stdout, err = _run(["score", scene_video.parent / "scene.truth.wav", out, "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["correlation"] > 0.9, err
+    code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "f.flac", "--float"], capsys)
+    assert code == 2 and "--float needs a .wav" in err

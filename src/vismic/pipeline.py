@@ -768,12 +768,13 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
 
 
 def output_paths(out_wav: str, *, spectrogram: str | bool | None = None) -> dict[str, str]:
-    """Where :func:`save` writes, given the main WAV path.
+    """Where :func:`save` writes, given the main WAV (or FLAC) path.
 
     ``spectrogram``: a PNG path, True for ``<stem>.png``, or None/False for no spectrogram.
     """
-    stem, _ = os.path.splitext(out_wav)
-    paths = {"wav": out_wav, "listen": stem + ".listen.wav", "json": stem + ".json"}
+    stem, ext = os.path.splitext(out_wav)
+    ext = ".flac" if ext.lower() == ".flac" else ".wav"  # the listen copy in the same format
+    paths = {"wav": out_wav, "listen": stem + ".listen" + ext, "json": stem + ".json"}
     if isinstance(spectrogram, str):
         paths["spectrogram"] = spectrogram
     elif spectrogram:
@@ -834,11 +835,16 @@ def save(
     current = paths["wav"]
     try:
         sub = "FLOAT" if float_wav else "PCM_16"
-        stored = write_wav(stage(paths["wav"], ".wav"), recovery.audio, rate=recovery.rate, subtype=sub, force=True)
+        fmt = "FLAC" if paths["wav"].lower().endswith(".flac") else "WAV"
+        if fmt == "FLAC" and float_wav:
+            raise ParameterError("FLAC holds integer samples: drop --float (float_wav) or write a .wav")
+        stored = write_wav(stage(paths["wav"], "." + fmt.lower()), recovery.audio, rate=recovery.rate,
+                           subtype="PCM_24" if fmt == "FLAC" else sub, force=True, container=fmt)
         current = paths["listen"]
         listen = resample(recovery.audio, rate_in=recovery.rate, rate_out=listen_rate)
         listen, _ = normalize(listen)
-        write_wav(stage(paths["listen"], ".wav"), listen, rate=listen_rate, subtype="PCM_16", force=True)
+        write_wav(stage(paths["listen"], "." + fmt.lower()), listen, rate=listen_rate, subtype="PCM_16", force=True,
+                  container=fmt)
         if "spectrogram" in paths:
             from .plot import save_spectrogram
 

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("recover", help="recover audio from a video of a vibrating object")
     r.add_argument("input", help="video file, image folder or glob, .npy stack, .cih/.cihx/.mraw or .cine")
-    r.add_argument("-o", "--output", help="output WAV (default: <input name>.vismic.wav in the current folder)")
+    r.add_argument("-o", "--output",
+                   help="output .wav, or .flac (24-bit) (default: <input name>.vismic.wav in the current folder)")
     r.add_argument("--fps", type=float, help="true capture rate in Hz (camera files carry it; video headers often lie)")
     r.add_argument("--roi", help="region X,Y,W,H in pixels, or auto: the region that vibrates most clearly, from a "
                                  "vibration map of the clip's start (default: whole frame)")

@@ -78,8 +78,10 @@ def _plan_outputs(a: argparse.Namespace) -> str:
     from ..pipeline import output_paths
 
     out = a.output or _default_output(a.input)
-    if not out.lower().endswith(".wav"):
-        raise ParameterError(f"-o {out}: the output must be a .wav path")
+    if not out.lower().endswith((".wav", ".flac")):
+        raise ParameterError(f"-o {out}: the output must be a .wav or .flac path")
+    if out.lower().endswith(".flac") and getattr(a, "float", False):
+        raise ParameterError("--float needs a .wav output: FLAC holds integer samples")
     if not 1000 <= a.listen_rate <= 768_000:
         raise ParameterError(f"--listen-rate {a.listen_rate} must be between 1000 and 768000 Hz (e.g. 44100)")
     if getattr(a, "fps", None) is not None:
