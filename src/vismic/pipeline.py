@@ -623,8 +623,8 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
             prev = part[-1].copy()
             pos += take
         done += len(frames)
-        if progress is not None:
-            progress(done, n)
+        if progress is not None:  # Matroska states no count: its duration x rate gives the bar a total
+            progress(done, n or (max(src.frames_estimate, done) if src.frames_estimate else None))
     if done and not skipping:
         flush((done - 1) // size * size)
     _check_length(done, src)

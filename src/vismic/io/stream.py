@@ -102,14 +102,15 @@ def stream_motion(
     t0 = time.perf_counter()
     chunks: list[np.ndarray] = []
     done = 0
-    total = min(src.n_frames, stop) if src.n_frames and stop is not None else (src.n_frames or stop)
+    known = src.n_frames or src.frames_estimate  # an estimate (Matroska) only sizes the progress bar
+    total = min(known, stop) if known and stop is not None else (known or stop)
     for frames in src.iter_batches(batch=batch, roi=roi, stop=stop):
         if done == 0:
             check_texture(frames, roi, src)
         chunks.append(process(frames))
         done += len(frames)
         if progress is not None:
-            progress(done, total)
+            progress(done, max(total, done) if total else None)
     seconds = time.perf_counter() - t0
     check_length(done, src, min_frames=min_frames, what=what)
     return chunks, done, seconds
