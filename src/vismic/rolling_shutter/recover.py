@@ -15,6 +15,7 @@ import numpy as np
 
 from .._typing import ProgressFn
 from .._validation import check_rate
+from ..denoise import DENOISERS
 from ..errors import ParameterError
 from ..params import JsonParams, check_roi_param
 from .calibrate import line_delay_consistency
@@ -62,7 +63,7 @@ class RollingShutterParams(JsonParams):
     bands : int or None
         Octave bands along the rows (None: up to 4).
     ar_order : int or None
-        Order of the autoregressive gap filling (None: ~4 ms).
+        Order of the autoregressive gap filling (None: 8 ms of samples).
     equalize : bool
         Invert the exposure's box filter up to ``band`` (gain limited to ``max_gain_db``).
     max_gain_db : float
@@ -126,8 +127,6 @@ class RollingShutterParams(JsonParams):
                 raise ParameterError(f"notch={self.notch!r} must be report, auto, off or a list of Hz")
         else:
             object.__setattr__(self, "notch", tuple(float(f) for f in self.notch))
-        from ..denoise import DENOISERS
-
         if self.denoise not in DENOISERS:
             raise ParameterError(f"denoise={self.denoise!r} must be one of {DENOISERS}")
         if int(self.batch) < 1 or int(self.workers) < 1:
