@@ -217,3 +217,28 @@ def test_flac_output(scene_video, tmp_path, capsys):
     assert code == 0 and json.loads(stdout)["correlation"] > 0.9, err
     code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "f.flac", "--float"], capsys)
     assert code == 2 and "--float needs a .wav" in err
+
+
+def test_start_and_duration_select_seconds_of_the_clip(scene_video, tmp_path, capsys):
+    # issue 15: --start/--duration, as ffmpeg users expect; the same samples with 1 or 2 processes
+    import soundfile as sf
+
+    from vismic.denoise import highpass
+    from vismic.metrics import correlation
+
+    outs = {}
+    for procs in ("1", "2"):
+        out = tmp_path / f"r{procs}.wav"
+        code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", out, "--start", "0.1", "--duration", "0.15",
+                             "--processes", procs, "--chunk", "64", "--quiet"], capsys)
+        assert code == 0, err
+        outs[procs], rate = sf.read(str(out))
+    assert len(outs["1"]) == 330 and rate == RATE
+    assert np.array_equal(outs["1"], outs["2"]), "the range is the same whoever reads it"
+    truth, _ = sf.read(str(scene_video.parent / "scene.truth.wav"))
+    seg = highpass(truth[220:550], rate=RATE, cutoff=40.0)
+    assert correlation(seg, outs["1"], max_lag=0) > 0.9, "the samples are those of 0.1-0.25 s"
+    side = json.loads((tmp_path / "r1.json").read_text())
+    assert side["input"]["frame_range"] == [220, 550]
+    code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "x.wav", "--start", "-1"], capsys)
+    assert code == 2 and "--start" in err

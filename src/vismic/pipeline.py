@@ -233,7 +233,8 @@ def motion_range(task: dict) -> dict:
     task : dict
         ``path``, ``params`` (a :meth:`RecoveryParams.to_dict`), ``roi`` ``[x, y, w, h]``,
         ``shape`` ``[rows, cols]`` of the ROI, ``n_frames`` (for the automatic grid), ``start``,
-        ``stop``; optional ``decode_threads`` (:attr:`FrameSource.decode_threads`, default 0) and
+        ``stop``; optional ``offset`` (the file's frame that is the run's frame 0, for
+        ``--start``), ``decode_threads`` (:attr:`FrameSource.decode_threads`, default 0) and
         ``fft_wisdom`` (the FFTW plans of the process that started the run,
         :func:`vismic.motion.fft_wisdom`, followed here so every chunk rounds alike).
 
@@ -247,6 +248,7 @@ def motion_range(task: dict) -> dict:
     params = RecoveryParams.from_dict(task["params"])
     roi = ROI(*task["roi"])
     start, stop = int(task["start"]), int(task["stop"])
+    off = int(task.get("offset", 0))  # frame 0 of the run is frame ``off`` of the file (--start)
     key = _task_key(task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -261,12 +263,13 @@ def motion_range(task: dict) -> dict:
             src.decode_threads = int(task.get("decode_threads", 0))
             first = start
             if start > 0 and params.mode == "reference":
-                for frame0 in src.iter_batches(batch=1, roi=roi, start=0, stop=1):
+                for frame0 in src.iter_batches(batch=1, roi=roi, start=off, stop=off + 1):
                     est.process(frame0)
             elif start > 0:
                 first = start - 1  # read one frame early: it primes the frame-to-frame difference
             skip = start - first
-            for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi, start=first, stop=stop)):
+            for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi, start=off + first,
+                                                      stop=off + stop)):
                 out = est.process(frames)
                 if skip:
                     out, skip = out[skip:], 0
@@ -287,7 +290,7 @@ def _identity(src: FrameSource, params: RecoveryParams, roi: ROI, n_frames: int 
     motion = {k: v for k, v in params.to_dict().items()
               if k in ("scales", "orientations", "high_band", "mode", "grid", "chunk", "fps", "backend")}
     return {"vismic": __version__, "input": os.path.abspath(src.path), **stamp, "n_frames": n_frames,
-            "roi": roi.as_list(), "motion": motion}
+            "offset": int(getattr(src, "offset", 0)), "roi": roi.as_list(), "motion": motion}
 
 
 def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress: ProgressFn | None,
@@ -352,7 +355,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     spans = _chunks(n, size)
     # every process (or Dask worker) decodes its own range on one core: one decoder thread each
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
-            "shape": [roi.h, roi.w], "n_frames": src.n_frames, "decode_threads": 1}
+            "shape": [roi.h, roi.w], "n_frames": src.n_frames, "decode_threads": 1,
+            "offset": int(getattr(src, "offset", 0))}
     if fftw:
         # plan here first (done above when resuming); the other processes follow these plans, so
         # every chunk rounds alike

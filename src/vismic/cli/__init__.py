@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import ParameterError, VismicError
 from ._common import (
+    _add_range_arguments,
     _default_output,
     _extras,
+    _frame_range,
     _plan_extras,
     _plan_outputs,
     _print_result,
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spectrogram", nargs="?", const=True, default=None, metavar="PNG",
                    help="also draw a spectrogram (default path: <output>.png)")
     r.add_argument("--listen-rate", type=int, default=44100, help="rate of the listenable copy (default 44100)")
+    _add_range_arguments(r)
     r.add_argument("--float", action="store_true", help="write a 32-bit float WAV instead of 16-bit PCM")
     r.add_argument("--batch", type=int, default=16, help="frames per batch (default 16)")
     r.add_argument("--processes", type=int,
@@ -227,7 +230,7 @@ def cmd_recover(a: argparse.Namespace) -> int:
     )
     out = _plan_outputs(a)
     _plan_extras(a)
-    src = open_source(a.input)  # fails fast, before a progress bar is drawn
+    src = _frame_range(a, open_source(a.input))  # fails fast, before a progress bar is drawn
     checkpoint = _checkpoint_folder(a, out, src, params)
     update, close = _progress_bar(a.quiet, "recover")
     try:

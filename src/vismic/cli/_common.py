@@ -166,7 +166,9 @@ def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
         from ..io.mux import mux
 
         audio = rec.audio
-        t0 = rec.diagnostics.get("time_of_first_sample_s") or 0.0
+        # the audio starts at the first row's instant (rolling shutter) of the first frame used (--start)
+        first = (rec.input.get("frame_range") or [0])[0]
+        t0 = (rec.diagnostics.get("time_of_first_sample_s") or 0.0) + first / rec.params.fps
         if t0 > 0:  # a rolling-shutter recovery starts at its first row's instant, not at the frame's start
             import numpy as np
 
@@ -211,3 +213,31 @@ def _print_result(a: argparse.Namespace, rec, paths: dict, muxed: dict | None, v
         print(f"mux: {note}")
     for k, v in paths.items():
         print(f"{k:12s} {v}")
+
+
+def _add_range_arguments(p: argparse.ArgumentParser) -> None:
+    """``--start`` / ``--duration`` (seconds of the clip, at the capture rate)."""
+    p.add_argument("--start", type=float, default=0.0, metavar="SECONDS",
+                   help="begin this many seconds into the clip (at the capture rate; default 0)")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="use this many seconds (default: to the end)")
+
+
+def _frame_range(a: argparse.Namespace, src):
+    """``src``, or the frames ``--start``/``--duration`` select (seconds at the capture rate: ``--fps``, else
+    the file's rate)."""
+    import math
+
+    from ..io.base import FrameRange
+
+    start, duration = float(a.start or 0.0), a.duration
+    if start == 0 and duration is None:
+        return src
+    if not (math.isfinite(start) and start >= 0) or (duration is not None and not (math.isfinite(duration)
+                                                                                  and duration > 0)):
+        raise ParameterError(f"--start {a.start} must be >= 0 and --duration {a.duration} > 0 seconds")
+    rate = a.fps if a.fps is not None else src.header_rate
+    if not rate:
+        raise ParameterError(f"{a.input} states no frame rate: give --fps to place --start/--duration")
+    first = int(round(start * rate))
+    stop = None if duration is None else first + max(1, int(round(duration * rate)))
+    return FrameRange(src, first, stop)

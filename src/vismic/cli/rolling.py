@@ -20,7 +20,16 @@ from ..rolling_shutter import (
     parse_seconds,
     recover_rolling_shutter,
 )
-from ._common import _extras, _json_default, _plan_extras, _plan_outputs, _print_result, _progress_bar, _voice
+from ._common import (
+    _extras,
+    _frame_range,
+    _json_default,
+    _plan_extras,
+    _plan_outputs,
+    _print_result,
+    _progress_bar,
+    _voice,
+)
 
 
 def _seconds_arg(text: str) -> float:
@@ -127,7 +136,7 @@ def recover_main(args: Any) -> int:
     params = params_from_args(args)
     out = _plan_outputs(args)
     _plan_extras(args)
-    src = open_source(args.input)
+    src = _frame_range(args, open_source(args.input))
     try:
         params.timing(*src.shape, params.fps if params.fps is not None else src.header_rate)  # fail before work
         update, close = _progress_bar(args.quiet, "recover")

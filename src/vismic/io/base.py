@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["ROI", "FrameSource", "parse_roi"]
+__all__ = ["ROI", "FrameSource", "FrameRange", "parse_roi"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,62 @@ class FrameSource(abc.ABC):
             "rate_is_trusted": self.rate_is_trusted,
             "bit_depth": self.bit_depth,
         }
+
+
+class FrameRange(FrameSource):
+    """Frames ``[start, stop)`` of another source, numbered from 0 (``--start``/``--duration``).
+
+    Parameters
+    ----------
+    source : FrameSource
+        The whole input (closed with this one).
+    start, stop : int
+        Frame range; ``stop`` None: to the end.
+
+    Raises
+    ------
+    ParameterError
+        A negative or empty range, or one that starts past a known end.
+    """
+
+    def __init__(self, source: FrameSource, start: int, stop: int | None) -> None:
+        total = source.n_frames
+        if start < 0 or (stop is not None and stop <= start):
+            raise ParameterError(f"the frame range [{start}, {stop}) is empty or negative; give --start >= 0 and "
+                                 "--duration > 0")
+        if total is not None and start >= total:
+            raise ParameterError(f"--start is frame {start}, but {source.path} has {total} frames")
+        self.source = source
+        self.offset = int(start)
+        self.stop = None if stop is None else int(stop if total is None else min(stop, total))
+        self.path = source.path
+        self.shape = source.shape
+        self.n_frames = None if self.stop is None else self.stop - self.offset
+        if self.n_frames is None and total is not None:
+            self.n_frames = total - self.offset
+        self.header_rate = source.header_rate
+        self.rate_is_trusted = source.rate_is_trusted
+        self.bit_depth = source.bit_depth
+        self.kind = source.kind
+        self.decode_threads = source.decode_threads
+
+    @property
+    def frames_estimate(self) -> int | None:
+        if self.n_frames is not None:
+            return self.n_frames
+        est = self.source.frames_estimate
+        return None if est is None else max(0, est - self.offset)
+
+    def iter_batches(self, *, batch: int = 32, roi: ROI | None = None, start: int = 0,
+                     stop: int | None = None) -> Iterator[np.ndarray]:
+        self.source.decode_threads = self.decode_threads
+        end = self.stop if stop is None else min(self.offset + stop, self.stop or self.offset + stop)
+        yield from self.source.iter_batches(batch=batch, roi=roi, start=self.offset + start, stop=end)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def describe(self) -> dict:
+        d = self.source.describe()
+        d["frame_range"] = [self.offset, self.stop]
+        return d
