@@ -674,6 +674,9 @@ def test_roi_auto_finds_the_object_over_a_still_background(tmp_path):
         vmap = row_vibration_map(src, fps=sc.fps)
     (x, y, w, h), why = select_roi(vmap, rows=rows, cols=cols)
     assert x == 0 and 96 <= x + w <= 160, (x, w, why["strips"])
+    # the object's strips move with the best one; the still background's do not (5 standard errors)
+    z = why["coherence"]
+    assert min(z[:2]) >= 5 and max(z[2:]) < 5, z
     assert 0.25 * rows - 16 <= y <= 0.25 * rows + 4 and 0.75 * rows - 4 <= y + h <= 0.75 * rows + 16, (y, h)
     rec = rs.recover_rolling_shutter(path, rs.RollingShutterParams(fps=sc.fps, line_delay=sc.line_delay,
                                                                     exposure=sc.exposure, roi="auto"))

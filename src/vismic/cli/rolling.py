@@ -178,8 +178,9 @@ def _roi_auto_line(why: dict) -> str:
     if "fallback" in why:
         return f"auto ROI {roi} (whole frame: {why['fallback']})"
     a, b = why["rows_seeing_motion"]
-    return (f"auto ROI {roi}: {len(why['chosen'])} of {len(why['strips'])} column strips within {why['drop_db']:g} dB "
-            f"of the best; rows {a}-{b} see the motion")
+    how = f"within {why['drop_db']:g} dB of the best or moving with it"
+    return (f"auto ROI {roi}: {len(why['chosen'])} of {len(why['strips'])} column strips {how}; rows {a}-{b} see "
+            "the motion")
 
 
 def add_calibrate_parser(subparsers: Any) -> Any:

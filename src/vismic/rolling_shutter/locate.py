@@ -11,6 +11,7 @@ summed SNR (information) per strip.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ __all__ = ["RowVibrationMap", "row_vibration_map", "select_roi"]
 MAP_SECONDS = 3.0
 #: Strips within this many dB of the best one are part of the region.
 STRIP_DROP_DB = 6.0
+#: A strip joins the best one when their rows' motion agrees by this many standard errors.
+MIN_COHERENCE = 5.0
 #: Rows added above and below the rows that see the motion.
 ROW_MARGIN = 8
 
@@ -46,12 +49,16 @@ class RowVibrationMap:
         Frames the map was made from.
     direction_deg : list of float
         Motion direction found in each strip.
+    motion : list of ndarray (frames, rows) or None
+        Each strip's per-row motion in pixels along its direction (None: a flat strip); used to
+        tell which strips move *with* the best one.
     """
 
     information: np.ndarray
     strips: list[tuple[int, int]]
     frames: int
     direction_deg: list[float]
+    motion: list[np.ndarray | None] | None = None
 
     def band_db(self, rows_per_band: int = 16) -> np.ndarray:
         """The map in row bands of ``rows_per_band`` rows: summed SNR in dB (-inf: nothing moves)."""
@@ -111,6 +118,7 @@ def row_vibration_map(src: Any, *, fps: float, direction: str = "auto", batch: i
     if done < 8:
         raise InputError(f"{src.path}: only {done} frames; at least 8 are needed to locate the vibrating object")
     info = np.zeros((rows, len(strips)))
+    motion: list[np.ndarray | None] = [None] * len(strips)
     dirs = []
     for i, est in enumerate(ests):
         try:
@@ -120,14 +128,20 @@ def row_vibration_map(src: Any, *, fps: float, direction: str = "auto", batch: i
             dirs.append(float("nan"))
             continue
         info[:, i] = m.information
+        motion[i] = m.raw.astype(np.float32)
         gx, gy = m.fuse["gx"], m.fuse["gy"]
         dirs.append(float(np.degrees(np.arctan2(gy, gx))) if (gx or gy) else float("nan"))
         outs[i] = []
-    return RowVibrationMap(info, strips, done, dirs)
+    return RowVibrationMap(info, strips, done, dirs, motion)
 
 
 def select_roi(vmap: RowVibrationMap, *, rows: int, cols: int) -> tuple[tuple[int, int, int, int], dict]:
-    """The region of the strips within ``STRIP_DROP_DB`` of the best, over the rows that see the motion.
+    """The region of the strips within ``STRIP_DROP_DB`` of the best and of the weaker strips moving with
+    it, over the rows that see the motion.
+
+    A weaker strip joins when the covariance of its rows' motion with the best strip's, row by row (the
+    same instants), stands ``MIN_COHERENCE`` standard errors above zero (a weakly textured part of the
+    object; a still background shares nothing with it).
 
     Returns
     -------
@@ -146,7 +160,26 @@ def select_roi(vmap: RowVibrationMap, *, rows: int, cols: int) -> tuple[tuple[in
         why.update(roi=[0, 0, cols, rows], fallback="no strip shows motion above its noise")
         return (0, 0, cols, rows), why
     best = float(total.max())
-    chosen = [i for i, t in enumerate(total) if t >= best * 10 ** (-STRIP_DROP_DB / 10)]
+    b = int(np.argmax(total))
+    if vmap.motion is not None and vmap.motion[b] is not None:
+        # a strip belongs to the object when its rows move *with* the best strip's at the same instants
+        # (same rows): a still background's rows share nothing with it, however its texture reads
+        ref = vmap.motion[b].astype(np.float64)
+        z = np.zeros(len(total))
+        for i, mo in enumerate(vmap.motion):
+            if mo is None:
+                continue
+            x = mo.astype(np.float64)
+            n = x.shape[0]
+            cross = np.einsum("nr,nr->", x, ref) / n
+            se = math.sqrt(max(float(np.sum(x.var(axis=0) * ref.var(axis=0))) / n, 1e-300))
+            z[i] = cross / se
+        why["coherence"] = [round(float(v), 1) for v in z]
+    else:
+        z = np.zeros(len(total))
+    # the strips within STRIP_DROP_DB of the best, and every weaker one that moves with it
+    chosen = [i for i, t in enumerate(total)
+              if t >= best * 10 ** (-STRIP_DROP_DB / 10) or (z[i] >= MIN_COHERENCE and t > 0)]
     x0, x1 = vmap.strips[min(chosen)][0], vmap.strips[max(chosen)][1]
     seen = np.flatnonzero(moving_rows(vmap.information[:, chosen].sum(axis=1)))
     y0 = max(0, int(seen[0]) - ROW_MARGIN)
