@@ -52,7 +52,7 @@ PUBLIC = {
         "FrameSource", "ROI", "open_source", "parse_roi",
     ],
     "vismic.io.stream": [
-        "check_length", "check_texture", "prefetched", "resolve_rate", "run_on_source", "stream_motion",
+        "check_length", "check_texture", "input_facts", "prefetched", "resolve_rate", "run_on_source", "stream_motion",
     ],
     "vismic.outputs": [
         "check_output_paths",

@@ -28,7 +28,7 @@ from .io import FrameSource, open_source
 from .io.base import ROI
 from .io.stream import check_length as _check_length
 from .io.stream import check_texture as _check_texture
-from .io.stream import prefetched, run_on_source, stream_motion
+from .io.stream import input_facts, prefetched, run_on_source, stream_motion
 from .io.stream import resolve_rate as _resolve_rate
 from .motion import (
     FastMotionEstimator,
@@ -714,18 +714,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     used_params = dataclasses.replace(
         params, fps=rate, scales=scales, grid=grid, highpass=hp
     )
-    try:
-        size = os.path.getsize(src.path) if os.path.isfile(src.path) else None
-    except OSError:
-        size = None
-    info = src.describe()
-    info.update(
-        size_bytes=size,
-        frames_used=done,
-        rate=rate,
-        rate_source=rate_source,
-        roi=roi.as_list(),
-    )
+    info = input_facts(src, frames_used=done, rate=rate, rate_source=rate_source, roi=roi.as_list())
     order = np.argsort(-fusion.snr_db)
     chans = []
     for i in order:

@@ -7,7 +7,6 @@ import os
 import sys
 import warnings
 
-from .._validation import check_rate
 from ..errors import ParameterError, VismicError
 
 #: Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe).
@@ -84,8 +83,6 @@ def _plan_outputs(a: argparse.Namespace) -> str:
         raise ParameterError("--float needs a .wav output: FLAC holds integer samples")
     if not 1000 <= a.listen_rate <= 768_000:
         raise ParameterError(f"--listen-rate {a.listen_rate} must be between 1000 and 768000 Hz (e.g. 44100)")
-    if getattr(a, "fps", None) is not None:
-        check_rate(a.fps, "--fps")  # before any output is planned or any frame read
     _check_recover_outputs(a, out)
     for p in output_paths(out, spectrogram=a.spectrogram).values():
         check_writable(p, force=a.force)

@@ -19,24 +19,29 @@ from .._validation import check_rate
 from ..errors import InputError, NoTextureError, ParameterError
 from .base import ROI, FrameSource
 
-__all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "prefetched", "run_on_source"]
+__all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "prefetched", "run_on_source",
+           "input_facts"]
 
 
 def resolve_rate(src: FrameSource, fps: float | None, *, stacklevel: int = 3) -> tuple[float, str]:
-    rate, source = _rate_and_source(src, fps, stacklevel=stacklevel + 1)
-    if source != "user":
+    """The capture rate in Hz and where it came from: ``fps`` (``"user"``), else a camera file's rate
+    (``"camera header"``), else the container's with a warning (``"container (unverified)"``).
+
+    Raises
+    ------
+    ParameterError
+        No rate anywhere, or a rate no WAV can hold (:func:`vismic._validation.check_rate`).
+    """
+    header = src.header_rate
+
+    def checked(source: str) -> tuple[float, str]:
         try:
-            check_rate(rate, what=f"frame rate ({source})")
+            return check_rate(header, what=f"frame rate ({source})"), source
         except ParameterError as exc:
             raise ParameterError(f"{src.path}: {exc}; pass --fps") from None
-    return rate, source
 
-
-def _rate_and_source(src: FrameSource, fps: float | None, *, stacklevel: int) -> tuple[float, str]:
     if fps is not None:
         fps = check_rate(fps)
-    header = src.header_rate
-    if fps is not None:
         if src.rate_is_trusted and header and abs(fps - header) > 0.01 * header:
             warnings.warn(
                 f"--fps {fps:g} differs from the {header:g} fps recorded by the camera in {src.path}; "
@@ -53,7 +58,7 @@ def _rate_and_source(src: FrameSource, fps: float | None, *, stacklevel: int) ->
                 f"recording: the samples are {header:g} Hz apart, so sound above {header / 2:g} Hz is lost",
                 stacklevel=stacklevel,
             )
-        return float(header), "camera header"
+        return checked("camera header")
     if header:
         warnings.warn(
             f"no --fps given: using the container's {header:g} fps; high-speed cameras usually store a "
@@ -61,10 +66,21 @@ def _rate_and_source(src: FrameSource, fps: float | None, *, stacklevel: int) ->
             "so pass --fps with the true capture rate",
             stacklevel=stacklevel,
         )
-        return float(header), "container (unverified)"
+        return checked("container (unverified)")
     raise ParameterError(
         f"{src.path}: the frame rate is unknown (no rate in the file); pass --fps with the capture rate in Hz"
     )
+
+
+def input_facts(src: FrameSource, **more) -> dict:
+    """The input's facts for a sidecar: :meth:`FrameSource.describe`, its size in bytes, and ``more``."""
+    import os
+
+    try:
+        size = os.path.getsize(src.path) if os.path.isfile(src.path) else None
+    except OSError:
+        size = None
+    return {**src.describe(), "size_bytes": size, **more}
 
 
 def stream_motion(

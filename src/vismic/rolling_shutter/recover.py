@@ -5,7 +5,6 @@ exposure -> the same post-processing as the global-shutter path (:func:`vismic.d
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -238,7 +237,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     from ..denoise import default_highpass, highpass, normalize, postprocess
     from ..io.audio import resample
     from ..io.base import ROI
-    from ..io.stream import resolve_rate, stream_motion
+    from ..io.stream import input_facts, resolve_rate, stream_motion
     from ..params import Recovery
 
     t_start = time.perf_counter()
@@ -318,13 +317,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         )
     used = dataclasses.replace(params, fps=fps, line_delay=timing.line_delay, exposure=timing.exposure,
                                rate=out_rate, band=band, highpass=hp)
-    info = src.describe()
-    try:
-        size = os.path.getsize(src.path) if os.path.isfile(src.path) else None
-    except OSError:
-        size = None
-    info.update(size_bytes=size, frames_used=done, rate=out_rate, fps=fps, rate_source=fps_source,
-                roi=roi.as_list())
+    info = input_facts(src, frames_used=done, rate=out_rate, fps=fps, rate_source=fps_source, roi=roi.as_list())
     diagnostics = dict(st.diagnostics)
     diagnostics.update(
         rolling_shutter=True,

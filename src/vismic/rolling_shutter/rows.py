@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,7 @@ class RowSignals:
     noise: np.ndarray
     band_noise: np.ndarray | None = None
     segments: list[int] | None = None
+    _models: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def weight(self) -> np.ndarray:
@@ -121,8 +122,12 @@ class RowSignals:
         return np.where(np.isfinite(self.noise), 1.0 / np.maximum(self.noise, floor), 0.0)
 
     def model(self, *, smooth: int = ROW_SMOOTH) -> RowModel:
-        """Per-row gain and noise of the motion, from the data (see :class:`RowModel`)."""
-        return _row_model(self, smooth=smooth)
+        """Per-row gain and noise of the motion, from the data (see :class:`RowModel`).
+
+        Computed once per ``smooth`` (the stitch and the line-delay check both use it)."""
+        if smooth not in self._models:
+            self._models[smooth] = _row_model(self, smooth=smooth)
+        return self._models[smooth]
 
     def combined(self) -> tuple[np.ndarray, dict]:
         """One displacement per row and frame, in pixels along the motion.
@@ -259,7 +264,7 @@ def _row_model(rows: RowSignals, *, smooth: int = ROW_SMOOTH) -> RowModel:
     c_glob = np.tensordot(omega, cov, axes=(0, 0)) / omega.sum()
     fw = _fuse_weights(c_glob, ch)
     beta, gains = fw["weights"], fw["gains"]
-    sgn = -1.0 if (fw["gx"] < 0 or (fw["gx"] == 0 and fw["gy"] < 0)) else 1.0
+    sgn = _sign(fw)
     amp = math.hypot(fw["gx"], fw["gy"])
     kappa = []  # per-half combining vectors giving pixels along the motion
     for idx in (li, ri):
@@ -294,7 +299,7 @@ def _row_model(rows: RowSignals, *, smooth: int = ROW_SMOOTH) -> RowModel:
 
 def _with_gains(raw: np.ndarray, gain: np.ndarray, noise: np.ndarray, fw: dict, *, fallback_scale: float
                 ) -> RowModel:
-    """A :class:`RowModel` from each row's motion ``raw`` (px), gain ``a_r`` (px, signed) and noise (px^2)."""
+    """A :class:`RowModel` from each row's motion ``raw`` (px), gain ``a_r`` (px) and noise (px^2)."""
     info = np.where(np.isfinite(noise) & (gain != 0), gain**2 / np.where(np.isfinite(noise), noise, 1.0), 0.0)
     ok = info > 0
     # Divide by the gain averaged over +-GAIN_SMOOTH rows that see motion: the fine gains weight the rows
@@ -308,10 +313,15 @@ def _with_gains(raw: np.ndarray, gain: np.ndarray, noise: np.ndarray, fw: dict, 
     if np.any(ok):
         order = np.argsort(-info[ok])
         top = order[: max(1, int(np.ceil(0.5 * order.size)))]
-        scale = float(np.median(np.abs(gain[ok][top])))
+        scale = float(np.median(gain[ok][top]))
     else:
         scale = float(fallback_scale)
     return RowModel(values, gain, noise, info, scale, fw, raw)
+
+
+def _sign(fw: dict[str, Any]) -> float:
+    """+1 or -1 so that positive motion is along +x (+y when the motion is vertical)."""
+    return -1.0 if (fw["gx"] < 0 or (fw["gx"] == 0 and fw["gy"] < 0)) else 1.0
 
 
 def _combine(fw: dict[str, Any], x: np.ndarray, *, axis: int) -> np.ndarray:
@@ -320,7 +330,7 @@ def _combine(fw: dict[str, Any], x: np.ndarray, *, axis: int) -> np.ndarray:
     Positive output is motion along +x (+y when only vertical motion is measured).
     """
     beta, gains = fw["weights"], fw["gains"]
-    sgn = -1.0 if (fw["gx"] < 0 or (fw["gx"] == 0 and fw["gy"] < 0)) else 1.0
+    sgn = _sign(fw)
     bg = float(beta @ gains)
     if not bg > 0:  # no common signal: plain average of the channels, flagged by an SNR of ~0
         beta, bg = np.ones_like(beta) / beta.size, 1.0
