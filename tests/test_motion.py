@@ -99,3 +99,54 @@ def test_lucas_kanade_baseline_recovers_shift():
     d = np.array([0.0, 0.01, -0.02])
     est = global_lucas_kanade(shifted_frames(tex, d))
     assert np.allclose(est, d, atol=1e-3), est
+
+
+def _weak_static_frames(n=2048, seed=5):
+    """A still, weakly textured patch under read noise: every band is mostly noise."""
+    rng = np.random.default_rng(seed)
+    tex = pink_texture((64, 64), seed=6)
+    tex = 0.5 + 0.05 * (tex - tex.mean()) / tex.std()
+    return (tex[None] + rng.normal(0, 0.02, (n, 64, 64))).astype(np.float32)
+
+
+def test_anchored_noise_stays_white_where_increments_random_walk():
+    """Issue 15 item 2: the integrated noise of frame-to-frame increments of noisy coefficients
+    random-walks (excess at low frequencies); phases against an anchor telescope exactly."""
+    import scipy.signal as ss
+
+    frames = _weak_static_frames()
+    pyr = ComplexSteerablePyramid((64, 64), scales=3, orientations=4)
+    excess = {}
+    for mode in ("anchored", "increment"):
+        est = MotionEstimator(pyr, mode=mode)
+        x = integrate(np.concatenate([est.process(frames[i : i + 64]) for i in range(0, len(frames), 64)]))
+        f, p = ss.welch(x, axis=0, nperseg=256)
+        excess[mode] = 10 * np.log10(p[(f > 0.01) & (f < 0.05)].mean(0) / p[f > 0.25].mean(0))
+    assert np.all(np.abs(excess["anchored"]) < 2.0), excess["anchored"]  # white within the estimate's scatter
+    assert excess["increment"].max() > 6.0, excess["increment"]  # the random walk the default avoids
+
+
+def test_anchored_with_a_renewal_every_frame_is_the_increment_mode(monkeypatch, rng):
+    import vismic.motion as motion
+
+    tex = pink_texture((48, 48), seed=7)
+    d = 0.03 * rng.standard_normal(60)
+    frames = shifted_frames(tex, d, 0.5 * d) + rng.normal(0, 0.003, (60, 48, 48)).astype(np.float32)
+    _, inc = _signals(frames, "increment")
+    monkeypatch.setattr(motion, "ANCHOR_CELL", 1)
+    _, anc = _signals(frames, "anchored")
+    np.testing.assert_allclose(anc, inc, atol=1e-6)
+
+
+def test_anchored_mode_follows_drift_by_renewing_its_anchor(rng):
+    """10 px of drift: the anchor is renewed as the phase turns, and the vibration survives."""
+    n = 400
+    t = np.arange(n)
+    vib = 0.02 * np.sin(2 * np.pi * t / 9.0)
+    frames = shifted_frames(pink_texture((96, 96), seed=3), vib + np.linspace(0, 10, n))
+    est, anc = _signals(frames, "anchored", batch=16)
+    assert est.renewals >= 10  # 10 px in 400 frames: far more turn than the 3 cells' renewals allow
+    ch = [i for i, c in enumerate(est.channels) if c.band.level == 0 and c.band.orientation == 0][0]
+    x = integrate(anc)[:, ch]
+    x = x - np.polyval(np.polyfit(t, x, 3), t)
+    assert abs(np.corrcoef(x, vib)[0, 1]) > 0.95

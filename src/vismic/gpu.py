@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import MissingDependencyError, ParameterError
-from .motion import MODES, MotionEstimator, as_batch, level_geometry
+from .motion import FAST_MODES, MotionEstimator, as_batch, level_geometry
 from .pyramid import ComplexSteerablePyramid
 
 __all__ = ["TorchMotionEstimator", "torch_available"]
@@ -62,8 +62,8 @@ class TorchMotionEstimator:
     def __init__(self, pyramid: ComplexSteerablePyramid, *, mode: str = "increment", grid=(1, 1),
                  device: str | None = None) -> None:
         torch = _torch()
-        if mode not in MODES:
-            raise ParameterError(f"mode={mode!r} is not one of {MODES}")
+        if mode not in FAST_MODES:
+            raise ParameterError(f"mode={mode!r} is not one of {FAST_MODES} on the torch backend")
         layout = MotionEstimator(pyramid, mode=mode, grid=grid)  # channel order and region edges
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -92,8 +92,9 @@ class TorchMotionEstimator:
     def n_channels(self) -> int:
         return len(self.channels)
 
-    def reset(self) -> None:
-        """Forget the previous (or first) frame, as for a new clip."""
+    def reset(self, position: int = 0) -> None:
+        """Forget the previous (or first) frame, as for a new clip (``position``: as for
+        :meth:`MotionEstimator.reset`; the frame-to-frame and reference modes do not need it)."""
         self._anchor_conj = None
         self.frames_seen = 0
         self.mean_weight = np.zeros(len(self.channels))

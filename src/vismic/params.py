@@ -16,7 +16,7 @@ from . import __version__
 from ._validation import check_rate
 from .denoise import DENOISERS
 from .errors import ParameterError
-from .motion import MODES
+from .motion import FAST_MODES, MODES
 
 __all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES"]
 
@@ -93,10 +93,12 @@ class RecoveryParams(JsonParams):
         Pyramid levels (``None``: up to 4, as many as the ROI allows) and orientations.
     high_band : bool
         Use oriented bands carved from the pyramid's high-pass residual (the finest octave).
-    mode : {"increment", "reference", "fast"}
-        Phase reference: frame-to-frame increments (robust to drift), the first frame, or the
-        first-order fast path (frame-to-frame, one forward FFT per frame and tile; see
-        :class:`~vismic.motion.FastMotionEstimator` and docs/performance.md for when not to use it).
+    mode : {"anchored", "increment", "reference", "fast"}
+        Phase reference: an anchor frame renewed as the object drifts (default: drift-proof, and
+        its noise stays white where frame-to-frame increments random-walk; :mod:`vismic.motion`),
+        frame-to-frame increments, the first frame, or the first-order fast path (frame-to-frame,
+        one forward FFT per frame and tile; see :class:`~vismic.motion.FastMotionEstimator` and
+        docs/performance.md for when not to use it).
     grid : tuple of int or None
         Region grid ``(rows, cols)``; ``None`` picks one from the ROI size and clip length.
     max_lag_ms : float
@@ -129,7 +131,7 @@ class RecoveryParams(JsonParams):
     scales: int | None = None
     orientations: int = 4
     high_band: bool = True
-    mode: str = "increment"
+    mode: str = "anchored"
     grid: tuple[int, int] | None = None
     max_lag_ms: float = 2.0
     highpass: float | None = None
@@ -176,8 +178,9 @@ class RecoveryParams(JsonParams):
             raise ParameterError(f"processes={self.processes} must be >= 1 (or None for every usable core)")
         if self.backend not in ("numpy", "torch"):
             raise ParameterError(f"backend={self.backend!r} must be numpy or torch")
-        if self.backend == "torch" and self.mode == "fast":
-            raise ParameterError("the torch backend runs the exact modes; fast mode runs on numpy (drop one of them)")
+        if self.backend == "torch" and self.mode not in FAST_MODES:
+            raise ParameterError(f"the torch backend runs modes {' and '.join(FAST_MODES)}; add --mode increment "
+                                 f"(mode {self.mode!r} runs on numpy)")
         if not 16 <= int(self.chunk) <= 10_000_000:
             raise ParameterError(f"chunk={self.chunk} must be between 16 and 10,000,000 frames")
 

@@ -31,6 +31,7 @@ from .io.stream import check_texture as _check_texture
 from .io.stream import input_facts, prefetched, run_on_source, stream_motion
 from .io.stream import resolve_rate as _resolve_rate
 from .motion import (
+    ANCHOR_CELL,
     FastMotionEstimator,
     MotionEstimator,
     fft_backend,
@@ -189,6 +190,12 @@ def _fits(n_frames: int, n_channels: int) -> bool:
     return n_frames * n_channels <= 2**29
 
 
+def _on_anchor_grid(size: int) -> int:
+    """``size`` rounded up to a multiple of :data:`vismic.motion.ANCHOR_CELL`: chunks then start
+    where every run renews its anchor, so each chunk equals the same frames of one whole pass."""
+    return -(-int(size) // ANCHOR_CELL) * ANCHOR_CELL
+
+
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
@@ -257,16 +264,18 @@ def motion_range(task: dict) -> dict:
             learn_fft_wisdom(task.get("fft_wisdom"))
             est, _, _ = build_estimator(params, tuple(task["shape"]), n_frames=task.get("n_frames"))
             _WORKER_CACHE.key, _WORKER_CACHE.estimator = key, est
-        est.reset()
         rows: list[np.ndarray] = []
         with open_source(task["path"]) as src:
             src.decode_threads = int(task.get("decode_threads", 0))
             first = start
             if start > 0 and params.mode == "reference":
+                est.reset()
                 for frame0 in src.iter_batches(batch=1, roi=roi, start=off, stop=off + 1):
                     est.process(frame0)
-            elif start > 0:
-                first = start - 1  # read one frame early: it primes the frame-to-frame difference
+            else:
+                if start > 0:
+                    first = start - 1  # read one frame early: it primes the frame-to-frame difference (or anchor)
+                est.reset(first)  # the estimator's next frame is the run's frame ``first``
             skip = start - first
             for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi, start=off + first,
                                                       stop=off + stop)):
@@ -326,7 +335,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         from .checkpoint import Checkpoint
 
         store = Checkpoint(checkpoint, _identity(src, params, roi, n), n_channels=est.n_channels)
-    facts: dict = {"processes": 1, "chunk_frames": params.chunk}  # the parallel path may use smaller chunks
+    # the parallel path may use smaller chunks
+    facts: dict = {"processes": 1, "chunk_frames": _on_anchor_grid(params.chunk)}
     exact = isinstance(est, MotionEstimator)
     fftw = exact and fft_backend() == "fftw"
     if exact:
@@ -347,11 +357,11 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
 
     # -- chunked, in worker processes or on a Dask cluster ------------------------------------------
     _check_texture(next(src.iter_batches(batch=1, roi=roi, stop=1), None), roi, src)
-    size = params.chunk
+    size = _on_anchor_grid(params.chunk)
     if executor is None:
         # at least four chunks per process: short clips of large frames use every core, and the
         # share of the last chunk (which one process finishes alone) stays small
-        size = max(min(size, 128), min(size, -(-n // (4 * procs))))
+        size = _on_anchor_grid(max(min(size, 128), min(size, -(-n // (4 * procs)))))
     spans = _chunks(n, size)
     # every process (or Dask worker) decodes its own range on one core: one decoder thread each
     base = {"path": os.path.abspath(src.path), "params": params.to_dict(), "roi": roi.as_list(),
@@ -554,7 +564,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
                    store) -> tuple[np.ndarray, int, int]:
     """One pass over the clip; with a checkpoint, finished chunks are saved as they complete and
     chunks found in it are skipped (the estimator is primed again after a skipped stretch)."""
-    size = params.chunk
+    size = _on_anchor_grid(params.chunk)
     parts: list[np.ndarray] = []
     pending: list[np.ndarray] = []  # rows of the current chunk
     pending_n = 0
@@ -612,7 +622,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
                     resumed += 1
                     skipping = True
                 elif skipping:
-                    est.reset()
+                    est.reset(index - 1)
                     est.process(frame0[None] if params.mode == "reference" else prev[None])
                     est.mean_weight[:] = 0.0
                     skipping = False
@@ -635,6 +645,13 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
     est.mean_weight = weight
     signals = sink[:filled] if sink is not None else (np.concatenate(parts) if len(parts) > 1 else parts[0])
     return signals, done, resumed
+
+
+def _channel_geometry(channels) -> np.ndarray:
+    """The ``geometry`` of :func:`vismic.fuse.fuse` for motion channels: region label and the
+    phase change per pixel of displacement along x and y (``-omega (cos theta, sin theta)``)."""
+    return np.array([[ch.region[0] * 4096 + ch.region[1], -ch.band.frequency * np.cos(ch.band.angle),
+                      -ch.band.frequency * np.sin(ch.band.angle)] for ch in channels], dtype=np.float64)
 
 
 def _filter_channels(signals: np.ndarray, *, rate: float, cutoff: float, integrate: bool) -> np.ndarray:
@@ -685,6 +702,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     max_lag = int(round(params.max_lag_ms * 1e-3 * rate))
     # the filtered channels are this run's own array: the fusion may use it as its working copy
     fusion = fuse(filtered, max_lag=max_lag, groups=np.array([ch.band.orientation for ch in est.channels]),
+                  geometry=_channel_geometry(est.channels),
                   overwrite_x=True)
     del filtered
     t_fuse = time.perf_counter() - t1
@@ -734,6 +752,8 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         )
     diagnostics = {
         "estimated_snr_db": fusion.fused_snr_db,
+        "fusion": fusion.method,
+        "fusion_agreement": fusion.agreement,
         "n_channels": est.n_channels,
         "n_channels_used": int(fusion.used.sum()),
         "grid": list(grid),
