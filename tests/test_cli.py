@@ -242,3 +242,18 @@ def test_start_and_duration_select_seconds_of_the_clip(scene_video, tmp_path, ca
     assert side["input"]["frame_range"] == [220, 550]
     code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "x.wav", "--start", "-1"], capsys)
     assert code == 2 and "--start" in err
+
+
+def test_score_default_highpass_is_physical_at_20_khz(tmp_path, capsys):
+    """rate/40 is 500 Hz at 20 kHz: it would score a 150 Hz voice fundamental away."""
+    import soundfile as sf
+
+    rate = 20000
+    t = np.arange(rate) / rate
+    rng = np.random.default_rng(0)
+    voice = np.sin(2 * np.pi * 150 * t)
+    sf.write(tmp_path / "truth.wav", voice, rate, subtype="FLOAT")
+    sf.write(tmp_path / "est.wav", voice + 0.1 * rng.standard_normal(rate), rate, subtype="FLOAT")
+    assert main(["score", str(tmp_path / "truth.wav"), str(tmp_path / "est.wav"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["snr_db"] > 15, res  # 150 Hz kept: 17 dB (a 500 Hz high-pass leaves only the noise)

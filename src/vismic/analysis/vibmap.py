@@ -2,7 +2,7 @@
 
 The frame (or an ROI) is cut into tiles of ``tile`` pixels; each tile into 2 x 2 cells.  The
 motion of every cell is measured with the same machinery as a recovery (complex steerable
-pyramid, amplitude-weighted phase increments per region, :class:`vismic.motion.MotionEstimator`)
+pyramid, amplitude-weighted anchored phase per region, :class:`vismic.motion.MotionEstimator`)
 and the band signals of a cell are projected onto a 2-D displacement ``(dx, dy)`` in pixels by
 least squares on the bands' nominal wave vectors (``phase ~ -k_b . d``; pixel units are approximate,
 since a texture's local frequency is not exactly a band's centre frequency).  The displacements are
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.signal as ss
 
+from ..denoise import default_highpass
 from ..errors import NoTextureError, ParameterError
 from ..io import FrameSource, open_source
 from ..io.base import ROI
@@ -68,6 +69,8 @@ MIN_CONTRAST = 0.5 / 255
 #: reported SNRs are clipped to this range (dB); below the floor a tile shows no coherent motion at all
 SNR_RANGE_DB = (-40.0, 60.0)
 _ORIENTATIONS = 4
+#: frames on which a map measures its bands' noise before projecting them (0.03-1 s at 64-2200 fps)
+_NOISE_FRAMES = 64
 
 
 @dataclass
@@ -187,9 +190,10 @@ def check_roi(src: FrameSource, roi) -> ROI:
 
 
 def check_band(band, rate: float) -> tuple[float, float]:
-    """``(lo, hi)`` in Hz with ``0 <= lo < hi <= rate/2`` (default ``(rate/40, 0.45*rate)``)."""
+    """``(lo, hi)`` in Hz with ``0 <= lo < hi <= rate/2`` (default: from the recovery's default
+    high-pass, :func:`vismic.denoise.default_highpass`, to ``0.45*rate``)."""
     if band is None:
-        return rate / 40.0, 0.45 * rate
+        return default_highpass(rate)[0], 0.45 * rate
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
@@ -210,11 +214,18 @@ def pick_scales(shape: tuple[int, int], cell: float, cap: int) -> int:
     return int(np.clip(want, 1, min(cap, top)))
 
 
-def projector(pyr: ComplexSteerablePyramid) -> np.ndarray:
+def projector(pyr: ComplexSteerablePyramid, noise: np.ndarray | None = None) -> np.ndarray:
     """Least-squares map from band phase changes to a 2-D displacement in pixels.
 
     A shift of the content by ``d`` changes the phase of a band with centre frequency ``w`` (radians
     per pixel) and direction ``theta`` by ``-w (cos theta, sin theta) . d``.
+
+    Parameters
+    ----------
+    pyr : ComplexSteerablePyramid
+    noise : ndarray, shape (n_bands,), optional
+        Each band's noise variance: bands are then weighted by its inverse (a blurred texture's
+        finest bands are mostly noise, and equal weights let them swamp the others).
 
     Returns
     -------
@@ -222,7 +233,10 @@ def projector(pyr: ComplexSteerablePyramid) -> np.ndarray:
         ``d = P @ phase`` with ``d = (dx, dy)``.
     """
     m = np.array([[-b.frequency * math.cos(b.angle), -b.frequency * math.sin(b.angle)] for b in pyr.bands])
-    return np.linalg.pinv(m).astype(np.float32)
+    if noise is None:
+        return np.linalg.pinv(m).astype(np.float32)
+    w = 1.0 / np.maximum(np.asarray(noise, np.float64), 1e-30)
+    return (np.linalg.pinv((m * w[:, None]).T @ m) @ (m * w[:, None]).T).astype(np.float32)
 
 
 class CellMotion:
@@ -241,14 +255,19 @@ class CellMotion:
     -----
     :meth:`process` returns ``(n, 2, grid_rows, grid_cols)`` float32 velocities (0 in a frame where a
     cell's band weights vanish); :attr:`valid` flags the cells where that happens in more than 2 %
-    of the frames (no texture).
+    of the frames (no texture).  Bands are weighted by their noise, measured on the first
+    :data:`_NOISE_FRAMES` frames (the variance of their frame-to-frame phase change over every cell:
+    at the sub-pixel motions mapped, that is mostly noise); the first frames are kept until then.
     """
 
     def __init__(self, shape: tuple[int, int], grid: tuple[int, int], scales: int) -> None:
         self.pyramid = ComplexSteerablePyramid(shape, scales=scales, orientations=_ORIENTATIONS, high_band=True)
-        self.estimator = MotionEstimator(self.pyramid, mode="increment", grid=grid)
+        # anchored phase (the recovery's default): increments of weak cells random-walk, and the
+        # map then sees no tile above its noise (a 0.01 px object: -7 dB on every tile)
+        self.estimator = MotionEstimator(self.pyramid, mode="anchored", grid=grid)
         self.grid = grid
-        self.p = projector(self.pyramid)
+        self.p: np.ndarray | None = None  # the projector, once the bands' noise is measured
+        self._held: list[np.ndarray] = []  # band velocities of the first frames, until then
         self._bad = np.zeros(grid, dtype=np.int64)  # frames in which a cell's band weights vanished
         self._frames = 0
         nb = len(self.pyramid.bands)
@@ -277,7 +296,28 @@ class CellMotion:
         if bad.any():
             self._bad += bad.any(axis=1).sum(axis=0)
             v = np.where(bad, np.float32(0), v)
+        if self.p is None:
+            self._held.append(v)
+            if self._frames < _NOISE_FRAMES:
+                return np.zeros((0, 2, *self.grid), np.float32)
+            v = self._learn()
         return np.einsum("kb,nbyx->nkyx", self.p, v, optimize=True).astype(np.float32)
+
+    def flush(self) -> np.ndarray:
+        """Velocities still held (a clip shorter than :data:`_NOISE_FRAMES`), as :meth:`process` returns them."""
+        if self.p is not None or not self._held:
+            return np.zeros((0, 2, *self.grid), np.float32)
+        v = self._learn()
+        return np.einsum("kb,nbyx->nkyx", self.p, v, optimize=True).astype(np.float32)
+
+    def _learn(self) -> np.ndarray:
+        """Set the projector from the held frames' band noise; return those frames' band velocities."""
+        v = np.concatenate(self._held)
+        self._held = []
+        steps = v[1:].transpose(1, 0, 2, 3).reshape(self._nb, -1)  # frame 0's velocity is 0 by definition
+        noise = steps.var(axis=1) if steps.shape[1] else None
+        self.p = projector(self.pyramid, noise if noise is not None and np.all(noise > 0) else None)
+        return v
 
 
 def stream_cells(
@@ -310,7 +350,7 @@ def stream_cells(
 
     chunks, done, _ = stream_motion(src, process, roi=roi, batch=batch, progress=progress, stop=max_frames,
                                     min_frames=MIN_FRAMES, what=f"for {what}")
-    return np.concatenate(chunks, axis=0), first[0], done
+    return np.concatenate([*chunks, motion.flush()], axis=0), first[0], done
 
 
 def displacement_in_band(vel: np.ndarray, *, rate: float, band: tuple[float, float], block: int = 256) -> np.ndarray:
@@ -606,8 +646,9 @@ def _refine(vmap: VibrationMap, comp: np.ndarray, drop_db: float, why: dict) -> 
     each cell's displacement is regressed on it (leaving the cell's own tile out of the reference), and
     the regression gain along the reference's direction, relative to that of fully moving cells, is the
     fraction of the cell that moves with the region (amplitude-weighted; small motions add linearly).
-    Cells moving at least ``10**(-drop_db/20)`` (0.5 for 6 dB) as much as the region, significantly
-    (3 sigma), and connected to the strongest, form the box; each side is then moved by the moving
+    The box starts as the chosen tiles' cells and grows (or shrinks) by whole strips of cells: a strip
+    joins when its cells move on average at least ``10**(-drop_db/20)`` (0.5 for 6 dB) as much as the
+    region, significantly (2 standard errors of that mean); each side is then moved by the moving
     fraction of its boundary cells and of the cells just outside.
     """
     cells = vmap.cells
@@ -624,43 +665,93 @@ def _refine(vmap: VibrationMap, comp: np.ndarray, drop_db: float, why: dict) -> 
         return None
     wm = w.reshape(2, -1)
     u = np.linalg.eigh(wm @ wm.T)[1][:, -1]  # the region's principal direction of motion
-    ref = zf @ w
-    from scipy.ndimage import binary_dilation
+    if float(np.sum(u @ wm)) < 0:  # the sign that makes the cells' motion along u agree with the reference
+        u = -u
+    # Two references from the two diagonals of the chosen tiles' cells (disjoint pixels, equal
+    # shares of the region): a chosen cell is measured against the diagonal it is not on, any other
+    # cell against both.  A cell's own noise is then never in its reference, and every gain is
+    # shrunk alike by a reference's noise, so gains compare across cells.
+    half = np.array([(y + x) % 2 for y, x in own])
+    sides = [np.concatenate([np.flatnonzero(half == h), len(own) + np.flatnonzero(half == h)]) for h in (0, 1)]
+    refs = [zf[:, c] @ w[c] for c in sides]
+    if min(float(r @ r) for r in refs) <= 0:
+        return None
+    side_of = {cell: int(h) for cell, h in zip(own, half, strict=True)}
 
-    near = binary_dilation(comp, structure=np.ones((3, 3), dtype=bool), iterations=2) & np.isfinite(vmap.snr_db)
-    cand = np.repeat(np.repeat(near, 2, axis=0), 2, axis=1)
-    tile_of = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(tiles_i, tiles_j, strict=True))}
-    gain = np.full((cy_n, cx_n), np.nan)
-    sigma = np.full((cy_n, cx_n), np.nan)
-    for cy, cx in zip(*np.nonzero(cand), strict=True):
-        k = tile_of.get((int(cy) // 2, int(cx) // 2))
-        r = ref
-        if k is not None and len(tiles_i) > 1:  # leave the cell's own tile out of the reference
-            cols = [c * len(own) + 4 * k + q for c in (0, 1) for q in range(4)]
-            r = ref - zf[:, cols] @ w[cols]
-            r = r * (float(ref @ ref) / max(float(r @ ref), 1e-300))  # back to the full reference's scale
-        rr = float(r @ r)
-        if rr <= 0:
-            continue
+    def against(cy: int, cx: int, k: int) -> tuple[float, float]:
+        r = refs[k]
         x = cells[:, :, cy, cx].astype(np.float64) @ u  # displacement along the region's direction
+        rr = float(r @ r)
         g = float(x @ r) / rr
         resid = x - g * r
-        gain[cy, cx] = g
-        sigma[cy, cx] = math.sqrt(max(float(resid @ resid) / max(n - 1, 1), 0.0) / rr)
-    mag = np.abs(gain)
-    if not np.isfinite(mag).any():
+        return g, math.sqrt(max(float(resid @ resid) / max(n - 1, 1), 0.0) / rr)
+
+    # each reference's gain for a fully moving cell: the median over the other diagonal's cells
+    # that move at least half as much as its most moving one (chosen tiles may be partly still)
+    level = []
+    for k in (0, 1):
+        g = np.array([against(cy, cx, k)[0] for cy, cx in own if side_of[(cy, cx)] != k])
+        level.append(float(np.median(g[g >= 0.5 * g.max()])) if g.size and g.max() > 0 else 0.0)
+    if not min(level) > 0:
         return None
-    top = np.nanmax(mag)
-    full = float(np.nanmedian(mag[mag >= 0.5 * top]))  # the gain of cells that move entirely
-    frac = np.where(np.isfinite(mag), mag / full, 0.0)
-    keep = (frac >= 10 ** (-drop_db / 20)) & (mag >= 3 * np.nan_to_num(sigma, nan=np.inf))
-    if not keep.any():
-        return None
-    labels, _ = _components(keep)
-    by, bx = np.unravel_index(int(np.nanargmax(np.where(keep, mag, -1.0))), mag.shape)
-    keep = labels == labels[by, bx]
-    yy, xx = np.nonzero(keep)
-    r0, r1, c0, c1 = int(yy.min()), int(yy.max()), int(xx.min()), int(xx.max())
+    frac = np.zeros((cy_n, cx_n))  # signed: a cell moving in opposite phase does not move "with" it
+    err = np.full((cy_n, cx_n), np.inf)
+    valid = np.repeat(np.repeat(np.isfinite(vmap.snr_db), 2, axis=0), 2, axis=1)
+    for cy, cx in zip(*np.nonzero(valid), strict=True):
+        ks = [1 - side_of[(cy, cx)]] if (cy, cx) in side_of else [0, 1]
+        got = [against(cy, cx, k) for k in ks]
+        frac[cy, cx] = float(np.mean([g / level[k] for (g, _), k in zip(got, ks, strict=True)]))
+        err[cy, cx] = math.sqrt(sum((e / level[k]) ** 2 for (_, e), k in zip(got, ks, strict=True))) / len(ks)
+    core = np.zeros((cy_n, cx_n), dtype=bool)
+    for cy, cx in own:
+        core[cy, cx] = True
+    need = 10 ** (-drop_db / 20)
+    # Grow the box of the chosen tiles' cells a strip of cells at a time: a side moves out by one
+    # row (column) of cells when that strip, across the box, moves at least ``need`` as much as the
+    # region on average; a boundary strip that does not is dropped.  A strip's mean is far less noisy
+    # than one cell's, so weak but genuinely moving cells join and noisy still ones do not.
+    def moves(rows: slice, cols: slice) -> bool:
+        f, e = frac[rows, cols], err[rows, cols]
+        se = math.sqrt(float(np.sum(np.minimum(e, 1e6) ** 2))) / max(f.size, 1)
+        return bool(f.size) and float(f.mean()) >= need and float(f.mean()) >= 2.0 * se
+
+    def grow() -> tuple[int, int, int, int]:
+        yy, xx = np.nonzero(core)
+        r0, r1, c0, c1 = int(yy.min()), int(yy.max()), int(xx.min()), int(xx.max())
+        for _ in range(cy_n + cx_n):
+            changed = False
+            if r1 > r0 and not moves(slice(r0, r0 + 1), slice(c0, c1 + 1)):
+                r0, changed = r0 + 1, True
+            if r1 > r0 and not moves(slice(r1, r1 + 1), slice(c0, c1 + 1)):
+                r1, changed = r1 - 1, True
+            if c1 > c0 and not moves(slice(r0, r1 + 1), slice(c0, c0 + 1)):
+                c0, changed = c0 + 1, True
+            if c1 > c0 and not moves(slice(r0, r1 + 1), slice(c1, c1 + 1)):
+                c1, changed = c1 - 1, True
+            if r0 > 0 and moves(slice(r0 - 1, r0), slice(c0, c1 + 1)):
+                r0, changed = r0 - 1, True
+            if r1 + 1 < cy_n and moves(slice(r1 + 1, r1 + 2), slice(c0, c1 + 1)):
+                r1, changed = r1 + 1, True
+            if c0 > 0 and moves(slice(r0, r1 + 1), slice(c0 - 1, c0)):
+                c0, changed = c0 - 1, True
+            if c1 + 1 < cx_n and moves(slice(r0, r1 + 1), slice(c1 + 1, c1 + 2)):
+                c1, changed = c1 + 1, True
+            if not changed:
+                break
+        return r0, r1, c0, c1
+
+    r0, r1, c0, c1 = grow()
+    # The chosen cells' gains read high (neighbouring cells of a tile share some noise through the
+    # pyramid's filters), so "fully moving" is re-read off the box's other cells where there are
+    # enough of them, and the box grown again on that scale.
+    inner = np.zeros_like(core)
+    inner[r0 : r1 + 1, c0 : c1 + 1] = True
+    inner &= ~core & (frac >= need)
+    if inner.sum() >= 4:
+        scale = float(np.median(frac[inner]))
+        frac, err = frac / scale, err / scale
+        r0, r1, c0, c1 = grow()
+        why["cell_gain_rescaled"] = round(1.0 / scale, 3)
     f = np.clip(frac, 0.0, 1.0)
 
     def edge(inner: float, w_in: float, f_in: float, w_out: float, f_out: float, sign: int) -> float:
@@ -678,6 +769,8 @@ def _refine(vmap: VibrationMap, comp: np.ndarray, drop_db: float, why: dict) -> 
     bottom = edge(float(ey[r1]), float(ey[r1 + 1] - ey[r1]), f[r1, cols_].mean(),
                   float(ey[r1 + 2] - ey[r1 + 1]) if r1 + 1 < cy_n else 0.0,
                   f[r1 + 1, cols_].mean() if r1 + 1 < cy_n else 0.0, 1)
+    keep = np.zeros_like(core)
+    keep[rows, cols_] = True
     x0, y0 = vmap.roi[0], vmap.roi[1]
     why["refined"] = True
     why["cells_kept"] = int(keep.sum())

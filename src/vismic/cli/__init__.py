@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("score", help="compare a recovered WAV with the true sound")
     c.add_argument("truth", help="reference WAV")
     c.add_argument("estimate", help="recovered WAV")
-    c.add_argument("--highpass", type=float, help="high-pass both at HZ first (default: estimate rate/40)")
+    c.add_argument("--highpass", type=float, help="high-pass both at HZ first (default: the recovery's, 40 Hz)")
     c.add_argument("--max-lag-ms", type=float, default=50.0, help="lag search bound (default 50 ms)")
     c.add_argument("--json", action="store_true")
 
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp_.add_argument("-o", "--output", help="PNG to write (default: <input name>.map.png in the current folder)")
     mp_.add_argument("--fps", type=float, help="true capture rate in Hz")
     mp_.add_argument("--roi", help="region X,Y,W,H to map (default: whole frame)")
-    mp_.add_argument("--band", help="band LO,HI in Hz (default: rate/40 to 0.45*rate)")
+    mp_.add_argument("--band", help="band LO,HI in Hz (default: the recovery's high-pass, 40 Hz, to 0.45*rate)")
     mp_.add_argument("--tile", type=int, help="tile size in pixels (default: ~1/6 of the short side, 24-48)")
     mp_.add_argument("--max-frames", type=int, help="analyse at most this many frames from the start (default 4096)")
     mp_.add_argument("--force", action="store_true", help="overwrite the output")
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp_.add_argument("-o", "--output", help="PNG to write (default: <input name>.spectrum.png in the current folder)")
     sp_.add_argument("--fps", type=float, help="true capture rate in Hz")
     sp_.add_argument("--roi", help="region X,Y,W,H, or auto (from a vibration map; default: whole frame)")
-    sp_.add_argument("--band", help="where to look for peaks, LO,HI in Hz (default: rate/40 to 0.45*rate)")
+    sp_.add_argument("--band", help="where to look for peaks, LO,HI in Hz (default: 40 Hz to 0.45*rate)")
     sp_.add_argument("--grid", help="region grid ROWSxCOLS (default: regions of >= 32 px, at most 4x4)")
     sp_.add_argument("--nperseg", type=int, help="Welch segment length in frames (default: the whole clip below "
                                                  "512 frames, else an eighth of it)")
@@ -405,16 +405,17 @@ def _rate_from_sidecar(wav: str, header_rate: float) -> float:
 
 
 def cmd_score(a: argparse.Namespace) -> int:
+    from ..denoise import default_highpass
     from ..io.audio import read_audio
     from ..metrics import score
 
     truth, rt = read_audio(a.truth)
     est, re_ = read_audio(a.estimate)
     rt, re_ = _rate_from_sidecar(a.truth, rt), _rate_from_sidecar(a.estimate, re_)
-    # the default high-pass follows the lower rate: a 44.1 kHz listen copy of a 2,200 Hz recovery holds
-    # nothing above 1,100 Hz, and rate/40 of the copy (1,102 Hz) would leave nothing to score
+    # the default high-pass is the recovery's (40 Hz; a quarter of the lower rate below 160 Hz): the
+    # lower rate rules, a 44.1 kHz listen copy of a 2,200 Hz recovery holding nothing above 1,100 Hz
     low = min(rt, re_)
-    hp = a.highpass if a.highpass is not None else low / 40.0
+    hp = a.highpass if a.highpass is not None else default_highpass(low)[0]
     res = score(truth, est, rate_reference=rt, rate_estimate=re_, highpass=hp or None,
                 max_lag_s=a.max_lag_ms / 1000.0)
     if abs(rt - re_) > 0.5:
@@ -467,7 +468,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     if not a.quiet:
         print("3/3 scoring against the true motion ...")
     truth_sig = scene.truth()
-    res = score(truth_sig, rec.audio, rate_reference=fps, rate_estimate=rec.rate, highpass=fps / 40)
+    res = score(truth_sig, rec.audio, rate_reference=fps, rate_estimate=rec.rate, highpass=rec.params.highpass)
     crb = meta.get("crb", {})
     if a.json:
         print(json.dumps({"outputs": paths, "video": video, "truth": truth, "score": res,
