@@ -242,6 +242,37 @@ def test_start_and_duration_select_seconds_of_the_clip(scene_video, tmp_path, ca
     assert side["input"]["frame_range"] == [220, 550]
     code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "x.wav", "--start", "-1"], capsys)
     assert code == 2 and "--start" in err
+    # map and spectrum take the same range
+    code, stdout, err = _run(["map", scene_video, "--fps", RATE, "--start", "0.1", "--duration", "0.15", "--json"],
+                             capsys)
+    assert code == 0 and json.loads(stdout)["map"]["frames_used"] == 330, err
+    code, stdout, err = _run(["spectrum", scene_video, "--fps", RATE, "--start", "0.1", "--json"], capsys)
+    n = sf.info(str(scene_video.parent / "scene.truth.wav")).frames
+    assert code == 0 and json.loads(stdout)["spectrum"]["frames_used"] == n - 220, err
+    code, _, err = _run(["map", scene_video, "--fps", RATE, "--start", "100", "--json"], capsys)
+    assert code == 2 and "beyond the end" in err and "Traceback" not in err
+
+
+def test_loudness_normalisation_and_level(scene_video, tmp_path, capsys):
+    """--normalize rms --level -26: the audio's RMS at -26 dBFS (peak kept under full scale), said
+    in the sidecar; the default keeps the peak at 0.98; a level above 0 dBFS is refused."""
+    import soundfile as sf
+
+    out = tmp_path / "r.wav"
+    code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", out, "--normalize", "rms", "--level", "-26",
+                         "--quiet"], capsys)
+    assert code == 0, err
+    x, _ = sf.read(str(out))
+    assert abs(20 * np.log10(np.sqrt(np.mean(x**2))) + 26.0) < 0.05
+    level = json.loads((tmp_path / "r.json").read_text())["diagnostics"]["output_level"]
+    assert level["mode"] == "rms" and level["level_db"] == -26.0 and not level["limited_by_peak"]
+    listen, _ = sf.read(str(tmp_path / "r.listen.wav"))
+    assert abs(20 * np.log10(np.sqrt(np.mean(listen**2))) + 26.0) < 0.3  # the listen copy at the same loudness
+    code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "d.wav", "--quiet"], capsys)
+    x, _ = sf.read(str(tmp_path / "d.wav"))
+    assert code == 0 and abs(np.abs(x).max() - 0.98) < 1e-4
+    code, _, err = _run(["recover", scene_video, "--fps", RATE, "-o", tmp_path / "e.wav", "--level", "3"], capsys)
+    assert code == 2 and "level_db" in err and not (tmp_path / "e.wav").exists()
 
 
 def test_score_default_highpass_is_physical_at_20_khz(tmp_path, capsys):

@@ -98,3 +98,24 @@ def test_default_highpass_is_a_physical_frequency():
     f0 = np.sin(2 * np.pi * 100 * t)
     kept = highpass(f0, rate=rate, cutoff=default_highpass(rate)[0])[2000:-2000]
     assert np.std(kept) / np.std(f0[2000:-2000]) > 0.98
+
+
+def test_normalize_to_peak_rms_and_the_peak_ceiling():
+    from vismic.denoise import normalize, normalize_to
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(10_000)
+    y, facts = normalize_to(x)  # the default is the former rule, bit for bit
+    assert np.array_equal(y, normalize(x)[0]) and facts["mode"] == "peak"
+    y, facts = normalize_to(x, "peak", -6.0)
+    assert abs(np.abs(y).max() - 10 ** (-6 / 20)) < 1e-12
+    y, facts = normalize_to(x, "rms", -20.0)
+    assert abs(np.sqrt(np.mean(y**2)) - 0.1) < 1e-12 and not facts["limited_by_peak"]
+    spiky = np.zeros(1000)
+    spiky[10] = 1.0  # crest factor 30 dB: -3 dBFS RMS would put the peak far over full scale
+    y, facts = normalize_to(spiky, "rms", -3.0)
+    assert facts["limited_by_peak"] and abs(np.abs(y).max() - 0.98) < 1e-12
+    with pytest.raises(ParameterError, match="level"):
+        normalize_to(x, "rms", 1.0)
+    with pytest.raises(ParameterError, match="normalize"):
+        normalize_to(x, "lufs")

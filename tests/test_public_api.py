@@ -31,8 +31,8 @@ PUBLIC = {
         "load_sound", "load_texture", "make_texture", "object_rows_mask", "render",
     ],
     "vismic.denoise": [
-        "DEFAULT_HIGHPASS_HZ", "DENOISERS", "default_highpass", "detect_lines", "highpass", "normalize", "notch",
-        "postprocess", "spectral_subtract",
+        "DEFAULT_HIGHPASS_HZ", "DENOISERS", "default_highpass", "detect_lines", "highpass", "normalize",
+        "normalize_to", "notch", "postprocess", "spectral_subtract",
     ],
     "vismic.fuse": [
         "Fusion", "bounded_lag", "factor_analysis", "fuse",

@@ -6,11 +6,14 @@ float64 array; none changes its input.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "postprocess", "default_highpass",
+__all__ = ["highpass", "detect_lines", "notch", "spectral_subtract", "normalize", "normalize_to", "postprocess",
+           "default_highpass",
            "DEFAULT_HIGHPASS_HZ", "DENOISERS"]
 
 DENOISERS = ("none", "specsub")
@@ -219,6 +222,49 @@ def spectral_subtract(
     clean = np.maximum(power - noise, floor * power)
     out = stft.istft(np.sqrt(clean) * np.exp(1j * np.angle(spec)), k1=n)
     return np.asarray(out.real, dtype=np.float64)
+
+
+#: how a recovery's audio is levelled: its peak, or its RMS (loudness; the peak then never above 0.98)
+NORMALIZE = ("peak", "rms")
+_PEAK_CEILING = 0.98
+#: the default level of each, in dB relative to full scale (peak: 0.98 of full scale)
+DEFAULT_LEVEL_DB = {"peak": 20.0 * math.log10(_PEAK_CEILING), "rms": -20.0}
+
+
+def check_level(mode: str, level_db: float | None) -> None:
+    """Validate a normalisation (``mode`` in :data:`NORMALIZE`, ``level_db`` None or in [-80, 0] dBFS)."""
+    if mode not in NORMALIZE:
+        raise ParameterError(f"normalize={mode!r} must be one of {NORMALIZE}")
+    if level_db is not None and not (isinstance(level_db, int | float) and math.isfinite(level_db)
+                                     and -80.0 <= level_db <= 0.0):
+        raise ParameterError(f"level_db={level_db!r} (--level) must be between -80 and 0 dB of full scale "
+                             "(e.g. -1 for peak, -20 for rms)")
+
+
+def normalize_to(x: np.ndarray, mode: str = "peak", level_db: float | None = None) -> tuple[np.ndarray, dict]:
+    """Level a recovery's audio: its peak (default 0.98 of full scale, -0.18 dBFS) or its RMS
+    (default -20 dBFS).
+
+    An RMS level never makes the peak exceed 0.98 of full scale: the gain is then lowered, and the
+    returned facts say so (``limited_by_peak``).  Returns ``(y, facts)`` with facts ``mode``,
+    ``level_db``, ``gain`` and ``limited_by_peak``.
+    """
+    check_level(mode, level_db)
+    level = DEFAULT_LEVEL_DB[mode] if level_db is None else float(level_db)
+    x = np.asarray(x, dtype=np.float64)
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    target = _PEAK_CEILING if level_db is None and mode == "peak" else 10.0 ** (level / 20.0)
+    if peak == 0:
+        return x.copy(), {"mode": mode, "level_db": level, "gain": 1.0, "limited_by_peak": False}
+    if mode == "peak":
+        gain = min(target, _PEAK_CEILING) / peak
+    else:
+        rms = float(np.sqrt(np.mean(x * x)))
+        gain = target / rms
+    limited = gain * peak > _PEAK_CEILING * (1 + 1e-12)
+    if limited:
+        gain = _PEAK_CEILING / peak
+    return x * gain, {"mode": mode, "level_db": level, "gain": gain, "limited_by_peak": bool(limited)}
 
 
 def normalize(x: np.ndarray, *, peak: float = 0.98) -> tuple[np.ndarray, float]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from ._validation import check_rate
-from .denoise import DENOISERS
+from .denoise import DENOISERS, check_level
 from .errors import ParameterError
 from .motion import FAST_MODES, MODES
 
@@ -110,6 +110,11 @@ class RecoveryParams(JsonParams):
         ``"report"`` (detect mains lines, report, keep), ``"auto"`` (notch detected lines),
         ``"off"``, or explicit frequencies in Hz.
     denoise : {"none", "specsub"}
+    normalize : {"peak", "rms"}
+        How the audio is levelled: its peak, or its RMS (loudness; the peak then stays under 0.98
+        of full scale) (:func:`vismic.denoise.normalize_to`).
+    level_db : float or None
+        The level in dB relative to full scale (None: 0.98 of full scale for peak, -20 dBFS for rms).
     batch : int
         Frames per batch.
     workers : int
@@ -137,6 +142,8 @@ class RecoveryParams(JsonParams):
     highpass: float | None = None
     notch: str | tuple[float, ...] = "report"
     denoise: str = "none"
+    normalize: str = "peak"
+    level_db: float | None = None
     batch: int = 16
     workers: int = 1
     processes: int | None = None
@@ -170,6 +177,7 @@ class RecoveryParams(JsonParams):
                 raise ParameterError(f"notch={self.notch} frequencies must be > 0 Hz")
         if self.denoise not in DENOISERS:
             raise ParameterError(f"denoise={self.denoise!r} must be one of {DENOISERS}")
+        check_level(self.normalize, self.level_db)
         if int(self.batch) < 1:
             raise ParameterError(f"batch={self.batch} must be >= 1")
         if int(self.workers) < 1:

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from ._typing import ProgressFn
-from .denoise import default_highpass, highpass_columns, normalize, postprocess
+from .denoise import default_highpass, highpass_columns, normalize_to, postprocess
 from .errors import ParameterError
 from .fuse import column_block, fuse
 from .io import FrameSource, open_source
@@ -712,7 +712,8 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     x = raw  # zero-mean and high-passed already (the fusion combines centred, filtered channels)
     x, post = postprocess(x, rate=rate, lowest_hz=1.5 * hp, notch_mode=params.notch, denoise=params.denoise)
     lines, notched = post["lines_detected"], post["notched_hz"]
-    audio, gain = normalize(x)
+    audio, level = normalize_to(x, params.normalize, params.level_db)
+    gain = level["gain"]
     t_post = time.perf_counter() - t2
 
     notes = list(fusion.notes)
@@ -764,6 +765,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         "highpass_hz": hp,
         "highpass_reason": hp_reason,
         "output_gain": gain,
+        "output_level": level,
         "notes": notes,
     }
     if roi_auto is not None:
@@ -855,7 +857,8 @@ def save(
                            subtype="PCM_24" if fmt == "FLAC" else sub, force=True, container=fmt)
         current = paths["listen"]
         listen = resample(recovery.audio, rate_in=recovery.rate, rate_out=listen_rate)
-        listen, _ = normalize(listen)
+        # the recovery's level again (resampling moves the peak); the default is the former rule exactly
+        listen, _ = normalize_to(listen, recovery.params.normalize, recovery.params.level_db)
         write_wav(stage(paths["listen"], "." + fmt.lower()), listen, rate=listen_rate, subtype="PCM_16", force=True,
                   container=fmt)
         if "spectrogram" in paths:

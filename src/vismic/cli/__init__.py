@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notch", default="report",
                    help="mains lines: report (default: detect, keep), auto (notch detected), off, or HZ,HZ,...")
     r.add_argument("--denoise", choices=("none", "specsub"), default="none", help="denoising (default none)")
+    r.add_argument("--normalize", choices=("peak", "rms"), default="peak",
+                   help="level the audio by its peak (default) or its RMS (loudness; the peak stays under full scale)")
+    r.add_argument("--level", type=float, dest="level_db", metavar="DBFS",
+                   help="the level in dB of full scale (default: 0.98 of full scale for peak, -20 for rms)")
     r.add_argument("--spectrogram", nargs="?", const=True, default=None, metavar="PNG",
                    help="also draw a spectrogram (default path: <output>.png)")
     r.add_argument("--listen-rate", type=int, default=44100, help="rate of the listenable copy (default 44100)")
@@ -176,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp_.add_argument("--band", help="band LO,HI in Hz (default: the recovery's high-pass, 40 Hz, to 0.45*rate)")
     mp_.add_argument("--tile", type=int, help="tile size in pixels (default: ~1/6 of the short side, 24-48)")
     mp_.add_argument("--max-frames", type=int, help="analyse at most this many frames from the start (default 4096)")
+    _add_range_arguments(mp_)
     mp_.add_argument("--force", action="store_true", help="overwrite the output")
     mp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     mp_.add_argument("--json", action="store_true", help="print the map and the suggested ROI as JSON on stdout")
@@ -193,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp_.add_argument("--max-peaks", type=int, default=10, help="at most this many peaks (default 10)")
     sp_.add_argument("--min-snr-db", type=float, default=6.0, help="peaks must stand this far over the floor "
                                                                     "(default 6 dB, raised to what chance allows)")
+    _add_range_arguments(sp_)
     sp_.add_argument("--csv", metavar="CSV", help="also write the peaks as CSV")
     sp_.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -224,6 +230,8 @@ def cmd_recover(a: argparse.Namespace) -> int:
         highpass=a.highpass,
         notch=notch,
         denoise=a.denoise,
+        normalize=a.normalize,
+        level_db=a.level_db,
         batch=a.batch,
         processes=a.processes,
         chunk=a.chunk,
@@ -533,7 +541,7 @@ def cmd_map(a: argparse.Namespace) -> int:
 
     out = _analysis_output(a, "map")
     roi, band = parse_roi(a.roi), _band_arg(a.band)
-    src = open_source(a.input)
+    src = _frame_range(a, open_source(a.input))
     update, close = _progress_bar(a.quiet or a.json, "map")
     try:
         vmap = vibration_map(src, fps=a.fps, roi=roi.as_list() if roi else None, band=band, tile=a.tile,
@@ -555,7 +563,8 @@ def cmd_map(a: argparse.Namespace) -> int:
         x, y, w, h = chosen.as_list()
         import shlex
 
-        print(f"recover it with: vismic recover {shlex.quote(a.input)} --fps {vmap.rate:g} --roi {x},{y},{w},{h}")
+        span = (f" --start {a.start:g}" if a.start else "") + (f" --duration {a.duration:g}" if a.duration else "")
+        print(f"recover it with: vismic recover {shlex.quote(a.input)} --fps {vmap.rate:g} --roi {x},{y},{w},{h}{span}")
         print(f"{'png':12s} {out}")
     return 0
 
@@ -574,7 +583,7 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
     roi = None if a.roi == "auto" else parse_roi(a.roi)
     if a.max_peaks < 1:
         raise ParameterError(f"--max-peaks {a.max_peaks} must be >= 1")
-    src = open_source(a.input)
+    src = _frame_range(a, open_source(a.input))
     update, close = _progress_bar(a.quiet or a.json, "spectrum")
     why = None
     try:

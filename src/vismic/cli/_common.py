@@ -237,4 +237,8 @@ def _frame_range(a: argparse.Namespace, src):
         raise ParameterError(f"{a.input} states no frame rate: give --fps to place --start/--duration")
     first = int(round(start * rate))
     stop = None if duration is None else first + max(1, int(round(duration * rate)))
+    n = src.n_frames or src.frames_estimate
+    if n and first >= n:
+        raise ParameterError(f"--start {start:g} s is beyond the end of {a.input}: {n} frames are "
+                             f"{n / rate:g} s at {rate:g} fps; give an earlier --start")
     return FrameRange(src, first, stop)

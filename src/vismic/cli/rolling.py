@@ -123,6 +123,7 @@ def params_from_args(args: Any) -> RollingShutterParams:
         readout=args.readout or "down", rate=args.rate, band=args.band, direction=args.direction,
         roi="auto" if roi_arg == "auto" else (roi.as_list() if roi else None), equalize=bool(args.equalize),
         highpass=getattr(args, "highpass", None), notch=notch_v, denoise=getattr(args, "denoise", "none"),
+        normalize=getattr(args, "normalize", "peak"), level_db=getattr(args, "level_db", None),
         batch=getattr(args, "batch", 16),
     )
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._typing import ProgressFn
 from .._validation import check_rate
-from ..denoise import DENOISERS
+from ..denoise import DENOISERS, check_level
 from ..errors import ParameterError
 from ..params import JsonParams, check_roi_param
 from .calibrate import line_delay_consistency
@@ -68,7 +68,7 @@ class RollingShutterParams(JsonParams):
     max_gain_db : float
     highpass : float or None
         High-pass cutoff in Hz (None: 40 Hz, :func:`vismic.denoise.default_highpass`).
-    notch, denoise : as in :class:`vismic.params.RecoveryParams`.
+    notch, denoise, normalize, level_db : as in :class:`vismic.params.RecoveryParams`.
     batch, workers : int
     """
 
@@ -88,6 +88,8 @@ class RollingShutterParams(JsonParams):
     highpass: float | None = None
     notch: str | tuple[float, ...] = "report"
     denoise: str = "none"
+    normalize: str = "peak"
+    level_db: float | None = None
     batch: int = 16
     workers: int = 1
 
@@ -128,6 +130,7 @@ class RollingShutterParams(JsonParams):
             object.__setattr__(self, "notch", tuple(float(f) for f in self.notch))
         if self.denoise not in DENOISERS:
             raise ParameterError(f"denoise={self.denoise!r} must be one of {DENOISERS}")
+        check_level(self.normalize, self.level_db)
         if int(self.batch) < 1 or int(self.workers) < 1:
             raise ParameterError(f"batch={self.batch} and workers={self.workers} must be >= 1")
 
@@ -234,7 +237,7 @@ def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np
 
 
 def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
-    from ..denoise import default_highpass, highpass, normalize, postprocess
+    from ..denoise import default_highpass, highpass, normalize_to, postprocess
     from ..io.audio import resample
     from ..io.base import ROI
     from ..io.stream import input_facts, resolve_rate, stream_motion
@@ -306,7 +309,8 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
     out_rate = params.rate if params.rate is not None else timing.effective_rate
     y = resample(x, rate_in=fs, rate_out=out_rate) if out_rate != fs else x
     raw = resample(raw_ws, rate_in=fs, rate_out=out_rate) if out_rate != fs else raw_ws
-    audio, gain = normalize(y)
+    audio, level = normalize_to(y, params.normalize, params.level_db)
+    gain = level["gain"]
     t_post = time.perf_counter() - t2
 
     if st.diagnostics["estimated_snr_db"] < 0:
@@ -335,6 +339,7 @@ def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
         highpass_hz=hp,
         highpass_reason=hp_reason,
         output_gain=gain,
+        output_level=level,
         notes=notes,
         unobservable_hz=f"multiples of the frame rate ({fps:g} Hz) within ~{fps / done:.2g} Hz look like a still "
                         "frame and are lost",
