@@ -203,3 +203,12 @@ def test_geometry_is_validated(rng):
     bad[0, 1] = np.nan
     with pytest.raises(ParameterError, match="geometry"):
         fuse(x, geometry=bad)
+
+
+def test_a_sound_seen_by_one_region_keeps_the_blind_fit(rng):
+    """The geometric fit learns only from covariances between regions: a sound that one region sees
+    is invisible to it.  The blind factor is then physical (one displacement explains it) and kept."""
+    s, x, geo = _banded(rng, amp=0.4, mode=(1.0, 0.0, 0.0, 0.0), shared=0.0)
+    f = fuse(x, geometry=geo)
+    assert f.method == "blind"
+    assert abs(np.corrcoef(f.signal, s)[0, 1]) > 0.9

@@ -19,13 +19,17 @@ overlap in frequency share pixel noise: the fit then locks onto that shared nois
 per pixel of displacement), :func:`fuse` also forms the **geometric** estimate: in each region the
 bands are combined by the physics of phase (``phase = -omega u . d``, weighted by each channel's
 variance) into a 2-D displacement, and only those few region displacements are fitted by the
-one-factor model.  When the blind and the geometric signals agree (correlation >=
-:data:`AGREEMENT`) the blind fit is kept (it learns each band's true gain and lag: the better
-estimate at high SNR); otherwise the geometric one is used.
+one-factor model (with a free 2x2 noise block per region: only covariances between regions, which
+share no pixels, inform it).  The blind fit is kept (it learns each band's true gain and lag: the
+better estimate at high SNR) when the two signals agree (correlation >= :data:`AGREEMENT`) or when
+the blind factor is physical (one displacement per region explains at least :data:`PHYSICAL` of
+its loadings: a sound that only one region sees is invisible to the geometric fit but physical);
+otherwise the geometric one is used.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,8 +40,13 @@ from .errors import InputError, NoTextureError, ParameterError
 __all__ = ["Fusion", "fuse", "factor_analysis", "bounded_lag"]
 
 #: the blind fit is kept when its signal and the geometric one correlate at least this much
-#: (measured: 0.92-1.00 wherever the blind fit was right; 0.34-0.69 where it had locked onto noise)
+#: (measured: 0.92-1.00 wherever the blind fit was right; 0.08-0.39 where it had locked onto noise)
 AGREEMENT = 0.9
+#: ... or when one displacement per region explains at least this share of its loadings through the
+#: bands' phase physics (a sound seen by one region only, which the geometric fit cannot identify:
+#: 0.96-0.98; factors of noise shared by overlapping bands: 0.02-0.19 on weak pink, 0.65-0.75 on
+#: blurred crinkled paper)
+PHYSICAL = 0.9
 
 _BLOCK = 16  # channels per block in per-column passes (at most)
 _ROWS = 4096  # samples per block in products over time (80 channels: 2.6 MB of float64)
@@ -275,7 +284,10 @@ def fuse(
             blind = g / psi
             sb, sg = cov @ blind, cov @ geo[0]
             agreement = float(abs(blind @ sg) / (np.sqrt((blind @ sb) * (geo[0] @ sg)) + 1e-300))
-            if agreement < AGREEMENT:
+            physical = _physical_share(g, geometry[idx], scale)
+            if os.environ.get("VISMIC_DEBUG_FUSE"):
+                print(f"fuse: agreement {agreement:.3f} physical {physical:.3f}")
+            if agreement < AGREEMENT and physical < PHYSICAL:
                 return _geometric_result(z, geo, sg, idx, c, used, notes, agreement, scale)
     if max_lag > 0 and len(idx) > 1:
         beta = g / psi
@@ -397,6 +409,18 @@ def _block_factor_analysis(cov: np.ndarray, blocks: np.ndarray, *, iters: int = 
         if done:
             break
     return g, psi
+
+
+def _physical_share(g: np.ndarray, geometry: np.ndarray, scale: np.ndarray) -> float:
+    """Share of the blind factor's loadings (standardised channels) that one displacement per region
+    explains through the bands' phase physics (``g_i = u_i . d_r / scale_i``, least squares per region)."""
+    u = geometry[:, 1:] / scale[:, None]
+    fit = np.zeros_like(g)
+    for lab in np.unique(geometry[:, 0]):
+        sel = geometry[:, 0] == lab
+        d, *_ = np.linalg.lstsq(u[sel], g[sel], rcond=None)
+        fit[sel] = u[sel] @ d
+    return float(np.sum(fit**2) / max(float(np.sum(g**2)), 1e-300))
 
 
 def _geometric_result(z: np.ndarray, geo: tuple[np.ndarray, float], sg: np.ndarray, idx: np.ndarray, c: int,
