@@ -161,36 +161,16 @@ def table_realistic(textures, speech, tmp):
     _realistic_row("20 kHz, 96x96, speech, rigid 0.02 px, sigma 2", sc, tmp)
 
 
-def _h264(frames, out, fps, bpp):
-    """Encode frames as H.264 (libx264, yuv420p, flat chroma) at ``bpp`` bits per pixel per frame."""
-    from fractions import Fraction
-
-    import av
-
-    n, h, w = frames.shape
-    with av.open(out, mode="w") as c:
-        s = c.add_stream("libx264", rate=Fraction(round(fps * 1000), 1000))
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.bit_rate = int(bpp * w * h * fps)
-        buf = np.full((h * 3 // 2, w), 128, np.uint8)
-        for i in range(n):
-            buf[:h] = frames[i]
-            f = av.VideoFrame.from_ndarray(buf, format="yuv420p")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-
-
 def _realistic_row(name, sc, tmp, bpp=None):
     path = os.path.join(tmp, "r.npy")
     frames = frames_of(sc, path)
     if bpp is not None:  # what the camera wrote: H.264, decoded again for every estimator
+        from rolling_shutter_quality import _h264  # the same encoder as the rolling-shutter benchmark
+
         from vismic.io import open_source
 
-        path = os.path.join(tmp, "r.mp4")
-        _h264(frames, path, sc.rate, bpp)
+        npy, path = path, os.path.join(tmp, "r.mp4")
+        _h264(npy, path, sc.rate, bpp)
         with open_source(path) as src:
             frames = np.concatenate(list(src.iter_batches(batch=256)))
     out = {}
