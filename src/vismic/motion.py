@@ -48,8 +48,6 @@ __all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "re
 MODES = ("anchored", "increment", "reference")
 #: the modes of :class:`FastMotionEstimator` and of the torch estimator
 FAST_MODES = ("increment", "reference")
-#: frame-to-frame modes: their signals are integrated in time
-INTEGRATED_MODES = ("anchored", "increment")
 #: ``"anchored"``: the anchor is renewed at the last frame of every cell of this many frames
 #: (counted from the run's frame 0), so a span of frames computed on its own (a chunk starting
 #: at a multiple of it, primed with the frame before) equals the same span of one whole pass
