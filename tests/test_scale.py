@@ -346,3 +346,30 @@ def test_a_serial_run_imports_the_post_processing_after_the_motion(tmp_path):
     assert r.returncode == 0, r.stderr
     imported_during, batches, imported_after = r.stdout.split()
     assert int(batches) > 10 and imported_during == "0" and imported_after == "True", r.stdout
+
+
+@pytest.mark.parametrize("fps", [600.0, 2200.0])
+def test_matroska_runs_in_parallel_when_its_frames_can_be_sought(tmp_path, monkeypatch, fps):
+    """Matroska states no frame count.  When its timestamps are distinct (vismic's writer keeps them
+    so at any rate; other muxers' millisecond clock does up to 1,000 fps) a demux-only scan counts
+    the frames and workers seek to their ranges: the same audio as one process.  Files whose
+    timestamps repeat stay in one process."""
+    import vismic.io.video as video
+    from vismic.io import open_source
+    from vismic.io.writers import write_video
+
+    s = sim.builtin_sound("noise", rate=fps, duration=1500 / fps, seed=1)
+    sc = sim.Scene(texture=sim.make_texture("pink", (96, 112), seed=1), sound=s, rate=fps, rms_px=0.02,
+                   shape=(64, 80), noise_sigma=2.0, seed=1)
+    path = tmp_path / "s.mkv"
+    write_video(path, sc.frames(batch=256), rate=fps)
+    with open_source(str(path)) as src:
+        assert src.n_frames is None and src.indexed_frames() == sc.n_frames
+    serial = recover(path, RecoveryParams(fps=fps, processes=1, chunk=256))
+    pooled = recover(path, RecoveryParams(fps=fps, processes=2, chunk=256))
+    assert pooled.timings["processes"] == 2 and len(pooled.audio) == sc.n_frames
+    np.testing.assert_allclose(pooled.audio, serial.audio, atol=1e-6, err_msg="parallel != serial")
+    monkeypatch.setattr(video, "_presentation_pts", lambda path: None)  # repeated timestamps
+    alone = recover(path, RecoveryParams(fps=fps, processes=2, chunk=256))
+    assert alone.timings["processes"] == 1
+    np.testing.assert_array_equal(alone.audio, serial.audio)

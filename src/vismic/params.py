@@ -121,8 +121,9 @@ class RecoveryParams(JsonParams):
         Threads for the FFTs (per process).
     processes : int or None
         Worker processes over chunks of frames.  ``None``: every usable core when the clip's
-        length is known and it holds as much work as four chunks of 2,048 frames of 192x192
-        pixels (sixteen in fast mode), else 1.  The result does not depend on it.
+        length is known (or a Matroska file's frames can be counted and sought) and it holds as
+        much work as two chunks of 2,048 frames of 192x192 pixels (sixteen in fast mode), else 1.
+        The result does not depend on it.
     chunk : int
         Frames per work unit (the unit of parallel work and of checkpoints).
     backend : {"numpy", "torch"}

@@ -214,6 +214,16 @@ class VideoSource(FrameSource):
             return max(1, int(round(self._duration_s * self.header_rate)))
         return None
 
+    def indexed_frames(self) -> int | None:
+        """Frames of the file as a demux-only scan counts them (cached), when every frame can be sought
+        to by its timestamp (distinct timestamps); else None.
+
+        Matroska states no frame count; at up to 1,000 fps its millisecond timestamps are distinct,
+        so a run can still be split into frame ranges that workers seek to.
+        """
+        pts = _presentation_pts(self.path)
+        return len(pts) if pts is not None else None
+
     def describe(self) -> dict:
         d = super().describe()
         d.update(codec=self.codec, pix_fmt=self.pix_fmt)
