@@ -9,7 +9,7 @@ import os
 
 from .errors import ParameterError
 
-__all__ = ["check_output_paths"]
+__all__ = ["check_output_paths", "json_default"]
 
 
 def _same(a: str, b: str) -> bool:
@@ -70,3 +70,18 @@ def check_output_paths(inputs: str | list[str], outputs: dict[str, str | None]) 
             if _same(out, out2):
                 raise ParameterError(f"the {name} and {other} outputs are the same file ({out}); give them "
                                      "different paths")
+
+
+def json_default(o: object) -> object:
+    """``default=`` of :func:`json.dump` for every sidecar and JSON vismic writes or prints: numpy
+    scalars and arrays as numbers and lists, paths as text; anything else is an error (a sidecar
+    must not silently hold the ``str()`` of an object)."""
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")

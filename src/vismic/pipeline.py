@@ -40,6 +40,7 @@ from .motion import (
     learn_fft_wisdom,
     warm_jit,
 )
+from .outputs import json_default
 from .params import Recovery, RecoveryParams
 from .pyramid import ComplexSteerablePyramid, max_scales
 
@@ -884,7 +885,7 @@ def save(
         current = paths["json"]
         tmp_json = stage(paths["json"], ".json")
         with open(tmp_json, "w") as fh:
-            json.dump(side, fh, indent=2, default=_json_default)
+            json.dump(side, fh, indent=2, default=json_default)
         mode = 0o666 & ~_umask()
         for tmp, final in staged:
             current = final
@@ -902,9 +903,3 @@ def save(
     return paths
 
 
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(o)}")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .outputs import json_default
 
 __all__ = ["write_report", "render_report", "LISTEN_RATE"]
 
@@ -319,7 +320,7 @@ def render_report(
     if voice is not None:
         side.setdefault("diagnostics", {})
         side["diagnostics"] = {**side["diagnostics"], "voice": voice.to_dict(track=False)}
-    side_txt = json.dumps(side, indent=2, default=_json_default)
+    side_txt = json.dumps(side, indent=2, default=json_default)
     sec.append(("sidecar", "JSON sidecar", f"<details><summary>show</summary><pre>{_e(side_txt)}</pre></details>"))
 
     nav = " | ".join(f'<a href="#{sid}">{_e(t)}</a>' for sid, t, _ in sec)
@@ -331,14 +332,6 @@ def render_report(
         f"<h1>{_e(title)}</h1><p class=\"muted\">sound recovered from video by vismic {_e(__version__)} "
         f"(the visual microphone)</p><nav>{nav}</nav>{body}</body></html>\n"
     )
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def write_report(

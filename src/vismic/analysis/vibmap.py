@@ -41,12 +41,12 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.signal as ss
 
+from .._typing import ProgressFn
 from ..denoise import default_highpass
 from ..errors import NoTextureError, ParameterError
 from ..io import FrameSource, open_source
@@ -58,7 +58,6 @@ from ..pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["VibrationMap", "vibration_map", "select_roi", "auto_roi", "DEFAULT_MAX_FRAMES"]
 
-ProgressFn = Callable[[int, int | None], None]
 
 #: frames analysed by default (the first ones of the clip): ~1.9 s at 2200 fps, 6.8 s at 600 fps
 DEFAULT_MAX_FRAMES = 4096

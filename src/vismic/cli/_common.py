@@ -177,17 +177,6 @@ def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
     return None
 
 
-def _json_default(o: object) -> object:
-    """JSON for numpy scalars and arrays in sidecars; anything else as text."""
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
-
-
 def _print_result(a: argparse.Namespace, rec, paths: dict, muxed: dict | None, voice, summary) -> None:
     """What ``vismic recover`` prints: the sidecar as JSON (``--json``), else ``summary(rec)``'s lines,
     the voice line, mux notes and the outputs (nothing with ``--quiet``)."""
@@ -198,7 +187,9 @@ def _print_result(a: argparse.Namespace, rec, paths: dict, muxed: dict | None, v
         side["outputs"] = paths
         if muxed:
             side["mux"] = muxed
-        print(json.dumps(side, default=_json_default))
+        from ..outputs import json_default
+
+        print(json.dumps(side, default=json_default))
         return
     if a.quiet:
         return

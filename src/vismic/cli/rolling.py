@@ -23,7 +23,6 @@ from ..rolling_shutter import (
 from ._common import (
     _extras,
     _frame_range,
-    _json_default,
     _plan_extras,
     _plan_outputs,
     _print_result,
@@ -263,7 +262,9 @@ def calibrate_main(args: Any) -> int:
         out = cal.describe()
         if check is not None:
             out["check"] = check
-        print(json.dumps(out, default=_json_default))
+        from ..outputs import json_default
+
+        print(json.dumps(out, default=json_default))
     else:
         d = cal.describe()
         unc = f" +- {cal.line_delay_std * 1e6:.3g} us" if cal.line_delay_std > 0 else ""
