@@ -251,20 +251,20 @@ def normalize_to(x: np.ndarray, mode: str = "peak", level_db: float | None = Non
     """
     check_level(mode, level_db)
     level = DEFAULT_LEVEL_DB[mode] if level_db is None else float(level_db)
+    facts = {"mode": mode, "level_db": level, "gain": 1.0, "limited_by_peak": False}
+    if mode == "peak":  # a peak level is never above the ceiling: :func:`normalize` does it
+        target = _PEAK_CEILING if level_db is None else min(10.0 ** (level / 20.0), _PEAK_CEILING)
+        y, facts["gain"] = normalize(x, peak=target)
+        return y, facts
     x = np.asarray(x, dtype=np.float64)
     peak = float(np.abs(x).max()) if x.size else 0.0
-    target = _PEAK_CEILING if level_db is None and mode == "peak" else 10.0 ** (level / 20.0)
     if peak == 0:
-        return x.copy(), {"mode": mode, "level_db": level, "gain": 1.0, "limited_by_peak": False}
-    if mode == "peak":
-        gain = min(target, _PEAK_CEILING) / peak
-    else:
-        rms = float(np.sqrt(np.mean(x * x)))
-        gain = target / rms
-    limited = gain * peak > _PEAK_CEILING * (1 + 1e-12)
-    if limited:
-        gain = _PEAK_CEILING / peak
-    return x * gain, {"mode": mode, "level_db": level, "gain": gain, "limited_by_peak": bool(limited)}
+        return x.copy(), facts
+    gain = 10.0 ** (level / 20.0) / float(np.sqrt(np.mean(x * x)))
+    if gain * peak > _PEAK_CEILING * (1 + 1e-12):
+        gain, facts["limited_by_peak"] = _PEAK_CEILING / peak, True
+    facts["gain"] = gain
+    return x * gain, facts
 
 
 def normalize(x: np.ndarray, *, peak: float = 0.98) -> tuple[np.ndarray, float]:

@@ -278,12 +278,13 @@ def fuse(
     lags = np.zeros(c, dtype=np.int64)
     agreement = None
     if geometry is not None and m > 1:
-        geo = _geometric(cov, geometry[idx], scale)
+        u_block, to_d = _region_maps(geometry[idx], scale)
+        geo = _geometric(cov, to_d)
         if geo is not None:
             blind = g / psi
             sb, sg = cov @ blind, cov @ geo[0]
             agreement = float(abs(blind @ sg) / (np.sqrt((blind @ sb) * (geo[0] @ sg)) + 1e-300))
-            physical = _physical_share(g, geometry[idx], scale)
+            physical = _physical_share(g, u_block, to_d)
             if agreement < AGREEMENT and physical < PHYSICAL:
                 return _geometric_result(z, geo, sg, idx, c, used, notes, agreement, scale)
     if max_lag > 0 and len(idx) > 1:
@@ -331,25 +332,38 @@ def fuse(
     return Fusion(signal, lags, signs, weights, snr_db, float(fused), used, notes, "blind", agreement)
 
 
-def _geometric(cov: np.ndarray, geometry: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Weights of the geometric estimate on standardised channels, and its estimated SNR.
+def _region_maps(geometry: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The band physics of each region, for standardised channels (channel = ``scale * z``).
 
-    ``cov`` is the covariance of the standardised channels (channel = ``scale * z``), ``geometry``
-    their rows of the ``geometry`` argument of :func:`fuse`.  In each region the displacement
-    ``d`` (2-vector) minimising ``sum_i (x_i - u_i . d)^2 / var_i`` is a fixed linear map of the
-    channels; the region displacements are then combined by the one-factor fit.  Returns None
-    with fewer than two regions (a one-factor fit of two signals is not identified) or when no
-    region displacement varies.
+    Returns ``u_block`` and ``to_d``, both ``(channels, 2 * regions)``: ``u_block`` holds each
+    channel's phase per pixel (per unit of its own noise) in its region's two columns, so that
+    ``u_block @ d`` are the channels a displacement ``d`` (x, y of every region) gives; ``to_d``
+    is the least-squares inverse region by region, ``d = to_d.T @ z`` minimising
+    ``sum_i (x_i - u_i . d_r)^2 / var_i``.
     """
-    u = geometry[:, 1:] / scale[:, None]  # the channel's phase per pixel, per unit of its own noise
+    u = geometry[:, 1:] / scale[:, None]
     labels = np.unique(geometry[:, 0])
-    if len(labels) < 2:  # one region: two displacement components do not identify a one-factor fit
-        return None
-    to_d = np.zeros((len(u), 2 * len(labels)))
+    u_block = np.zeros((len(u), 2 * len(labels)))
+    to_d = np.zeros_like(u_block)
     for k, lab in enumerate(labels):
         sel = geometry[:, 0] == lab
         a = u[sel]
+        u_block[sel, 2 * k : 2 * k + 2] = a
         to_d[sel, 2 * k : 2 * k + 2] = a @ np.linalg.pinv(a.T @ a)
+    return u_block, to_d
+
+
+def _geometric(cov: np.ndarray, to_d: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Weights of the geometric estimate on standardised channels, and its estimated SNR.
+
+    ``cov`` is the covariance of the standardised channels, ``to_d`` their map to the regions'
+    displacements (:func:`_region_maps`); the region displacements are combined by the one-factor
+    fit.  Returns None with fewer than two regions (a one-factor fit of two signals is not
+    identified) or when no region displacement varies.
+    """
+    n_regions = to_d.shape[1] // 2
+    if n_regions < 2:  # one region: two displacement components do not identify a one-factor fit
+        return None
     cd = to_d.T @ cov @ to_d  # covariance of the region displacements
     var = np.diag(cd)
     good = var > 1e-12 * max(var.max(), 1e-300)
@@ -359,7 +373,7 @@ def _geometric(cov: np.ndarray, geometry: np.ndarray, scale: np.ndarray) -> tupl
     # x and y of one region share their bands' noise (overlapping bands share pixels): their noise
     # covariance is a free 2x2 block; only the covariances between regions (no shared pixels)
     # inform the loadings
-    blocks = np.repeat(np.arange(len(labels)), 2)[good]
+    blocks = np.repeat(np.arange(n_regions), 2)[good]
     gd, psid = _block_factor_analysis(cd[np.ix_(good, good)] / np.outer(sd, sd), blocks)
     w = np.linalg.solve(psid, gd)  # maximum-ratio weights under correlated noise
     snr = float(gd @ w)
@@ -408,15 +422,10 @@ def _block_factor_analysis(cov: np.ndarray, blocks: np.ndarray, *, iters: int = 
     return g, psi
 
 
-def _physical_share(g: np.ndarray, geometry: np.ndarray, scale: np.ndarray) -> float:
+def _physical_share(g: np.ndarray, u_block: np.ndarray, to_d: np.ndarray) -> float:
     """Share of the blind factor's loadings (standardised channels) that one displacement per region
-    explains through the bands' phase physics (``g_i = u_i . d_r / scale_i``, least squares per region)."""
-    u = geometry[:, 1:] / scale[:, None]
-    fit = np.zeros_like(g)
-    for lab in np.unique(geometry[:, 0]):
-        sel = geometry[:, 0] == lab
-        d, *_ = np.linalg.lstsq(u[sel], g[sel], rcond=None)
-        fit[sel] = u[sel] @ d
+    explains through the bands' phase physics (least squares per region, :func:`_region_maps`)."""
+    fit = u_block @ (to_d.T @ g)
     return float(np.sum(fit**2) / max(float(np.sum(g**2)), 1e-300))
 
 

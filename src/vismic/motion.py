@@ -157,8 +157,7 @@ class MotionEstimator:
         self._last = np.zeros(len(channels), np.float32)  # "anchored": last frame's phase against the anchor
         self._renew = False  # "anchored": renew the anchor at the next frame
         # "anchored": each channel's phase per pixel of displacement (u) and region, for the drift fit
-        u = np.array([[-c.band.frequency * np.cos(c.band.angle), -c.band.frequency * np.sin(c.band.angle)]
-                      for c in channels])
+        u = np.array([c.band.phase_per_px for c in channels])
         regions = [c.region for c in channels]
         labels = sorted(set(regions))
         self._onehot = np.array([[r == lab for lab in labels] for r in regions], np.float64).T  # (R, c)

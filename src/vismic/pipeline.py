@@ -657,8 +657,8 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
 def _channel_geometry(channels) -> np.ndarray:
     """The ``geometry`` of :func:`vismic.fuse.fuse` for motion channels: region label and the
     phase change per pixel of displacement along x and y (``-omega (cos theta, sin theta)``)."""
-    return np.array([[ch.region[0] * 4096 + ch.region[1], -ch.band.frequency * np.cos(ch.band.angle),
-                      -ch.band.frequency * np.sin(ch.band.angle)] for ch in channels], dtype=np.float64)
+    return np.array([[ch.region[0] * 4096 + ch.region[1], *ch.band.phase_per_px] for ch in channels],
+                    dtype=np.float64)
 
 
 def _filter_channels(signals: np.ndarray, *, rate: float, cutoff: float, integrate: bool) -> np.ndarray:

@@ -20,6 +20,7 @@ Two things differ from pyrtools, both for speed and for the visual microphone:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from math import factorial
 
@@ -62,6 +63,16 @@ class Band:
     scale: float
     frequency: float
     angle: float
+
+    @property
+    def phase_per_px(self) -> tuple[float, float]:
+        """Phase change (radians) per pixel of displacement along x and along y.
+
+        A shift of the content by ``d`` changes the band's phase by ``-w (cos theta, sin theta) . d``
+        (``w`` the centre frequency): the one relation the estimators, the fusion's geometry and
+        the vibration map use to turn phases into pixels.
+        """
+        return (-self.frequency * math.cos(self.angle), -self.frequency * math.sin(self.angle))
 
     @property
     def name(self) -> str:

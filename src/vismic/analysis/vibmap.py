@@ -231,7 +231,7 @@ def projector(pyr: ComplexSteerablePyramid, noise: np.ndarray | None = None) -> 
     ndarray, shape (2, n_bands), float32
         ``d = P @ phase`` with ``d = (dx, dy)``.
     """
-    m = np.array([[-b.frequency * math.cos(b.angle), -b.frequency * math.sin(b.angle)] for b in pyr.bands])
+    m = np.array([b.phase_per_px for b in pyr.bands])
     if noise is None:
         return np.linalg.pinv(m).astype(np.float32)
     w = 1.0 / np.maximum(np.asarray(noise, np.float64), 1e-30)
@@ -300,13 +300,16 @@ class CellMotion:
             if self._frames < _NOISE_FRAMES:
                 return np.zeros((0, 2, *self.grid), np.float32)
             v = self._learn()
-        return np.einsum("kb,nbyx->nkyx", self.p, v, optimize=True).astype(np.float32)
+        return self._project(v)
 
     def flush(self) -> np.ndarray:
         """Velocities still held (a clip shorter than :data:`_NOISE_FRAMES`), as :meth:`process` returns them."""
         if self.p is not None or not self._held:
             return np.zeros((0, 2, *self.grid), np.float32)
-        v = self._learn()
+        return self._project(self._learn())
+
+    def _project(self, v: np.ndarray) -> np.ndarray:
+        """Band velocities ``(n, bands, gy, gx)`` to pixel velocities ``(n, 2, gy, gx)``."""
         return np.einsum("kb,nbyx->nkyx", self.p, v, optimize=True).astype(np.float32)
 
     def _learn(self) -> np.ndarray:
@@ -641,10 +644,11 @@ def _r(v: float) -> float | None:
 def _refine(vmap: VibrationMap, comp: np.ndarray, drop_db: float, why: dict) -> tuple[int, int, int, int] | None:
     """Box (x0, y0, x1, y1) of the cells that move with the chosen tiles, edges placed to sub-cell precision.
 
-    The reference is the first principal component (in pixels) of the chosen tiles' cell displacements;
-    each cell's displacement is regressed on it (leaving the cell's own tile out of the reference), and
-    the regression gain along the reference's direction, relative to that of fully moving cells, is the
-    fraction of the cell that moves with the region (amplitude-weighted; small motions add linearly).
+    The reference is the first principal component (in pixels) of the chosen tiles' cell displacements,
+    split into its two diagonals of cells; each cell's displacement along the region's direction is
+    regressed on the diagonal it is not part of (both, for cells outside the chosen tiles), and the
+    gain, relative to that of fully moving cells, is the fraction of the cell that moves with the
+    region (amplitude-weighted; small motions add linearly).
     The box starts as the chosen tiles' cells and grows (or shrinks) by whole strips of cells: a strip
     joins when its cells move on average at least ``10**(-drop_db/20)`` (0.5 for 6 dB) as much as the
     region, significantly (2 standard errors of that mean); each side is then moved by the moving
@@ -768,11 +772,9 @@ def _refine(vmap: VibrationMap, comp: np.ndarray, drop_db: float, why: dict) -> 
     bottom = edge(float(ey[r1]), float(ey[r1 + 1] - ey[r1]), f[r1, cols_].mean(),
                   float(ey[r1 + 2] - ey[r1 + 1]) if r1 + 1 < cy_n else 0.0,
                   f[r1 + 1, cols_].mean() if r1 + 1 < cy_n else 0.0, 1)
-    keep = np.zeros_like(core)
-    keep[rows, cols_] = True
     x0, y0 = vmap.roi[0], vmap.roi[1]
     why["refined"] = True
-    why["cells_kept"] = int(keep.sum())
+    why["cells_kept"] = (r1 - r0 + 1) * (c1 - c0 + 1)
     why["cell_fraction_threshold"] = round(10 ** (-drop_db / 20), 3)
     why["direction_deg"] = round(float(np.degrees(np.arctan2(u[1], u[0])) % 180.0), 1)
     return (int(round(x0 + left)), int(round(y0 + top_)), int(round(x0 + right)), int(round(y0 + bottom)))
