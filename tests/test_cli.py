@@ -288,3 +288,19 @@ def test_score_default_highpass_is_physical_at_20_khz(tmp_path, capsys):
     assert main(["score", str(tmp_path / "truth.wav"), str(tmp_path / "est.wav"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["snr_db"] > 15, res  # 150 Hz kept: 17 dB (a 500 Hz high-pass leaves only the noise)
+
+
+def test_simulate_with_a_sound_file_keeps_the_duration_asked_for(tmp_path, capsys):
+    # `--duration` used to be ignored when --sound named a file: the whole file was rendered
+    import soundfile as sf
+
+    wav = tmp_path / "voice.wav"
+    sf.write(wav, np.sin(np.arange(8000) * 0.3), 8000)  # 1 s
+    code, _, err = _run(["simulate", str(tmp_path / "a.npy"), "--sound", str(wav), "--fps", "1000",
+                         "--duration", "0.25", "--size", "32x32", "--quiet"], capsys)
+    assert code == 0, err
+    assert np.load(tmp_path / "a.npy").shape[0] == 250
+    code, _, err = _run(["simulate", str(tmp_path / "b.npy"), "--sound", str(wav), "--fps", "1000",
+                         "--size", "32x32", "--quiet"], capsys)
+    assert code == 0, err
+    assert np.load(tmp_path / "b.npy").shape[0] == 1000

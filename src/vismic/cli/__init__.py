@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--freq", type=float, help="tone frequency in Hz (with --sound tone)")
     s.add_argument("--texture", default="pink", help="pink, white, checker, stripes, flat, or an image file")
     s.add_argument("--fps", type=float, default=2200.0, help="frame rate in Hz (default 2200)")
-    s.add_argument("--duration", type=float, default=1.0, help="seconds (default 1)")
+    s.add_argument("--duration", type=float, default=None,
+                   help="seconds (default 1 for a built-in sound, a sound file's own length for a file)")
     s.add_argument("--size", default="192x192", help="frame size WxH (default 192x192)")
     s.add_argument("--rms-px", type=float, default=0.01, help="RMS motion in pixels (default 0.01)")
     s.add_argument("--direction", type=float, default=0.0, help="motion direction in degrees (0 = +x)")
@@ -344,13 +345,13 @@ def _scene_from_args(a: argparse.Namespace):
 
     if a.fps <= 0:
         raise ParameterError(f"--fps {a.fps} must be > 0 Hz")
-    if a.duration <= 0:
+    if a.duration is not None and not a.duration > 0:
         raise ParameterError(f"--duration {a.duration} must be > 0 seconds")
     shape = _parse_size(a.size)
     if os.path.isfile(a.sound):
-        sound = sim.load_sound(a.sound, rate=a.fps)
+        sound = sim.load_sound(a.sound, rate=a.fps, duration=a.duration)
     else:
-        sound = sim.builtin_sound(a.sound, rate=a.fps, duration=a.duration, seed=a.seed, freq=a.freq)
+        sound = sim.builtin_sound(a.sound, rate=a.fps, duration=a.duration or 1.0, seed=a.seed, freq=a.freq)
     margin = int(abs(a.drift_px)) + 16
     tex_shape = (shape[0] + 2 * margin, shape[1] + 2 * margin)
     if os.path.isfile(a.texture):
