@@ -140,10 +140,10 @@ def test_every_chunk_follows_the_plans_of_the_run(tmp_path, monkeypatch, fft_cho
             return super().submit(fn, task)
 
     path = _npy(_scene(duration=0.5), tmp_path / "s.npy")
-    params = pl.RecoveryParams(fps=RATE, chunk=256)
+    params = pl.RecoveryParams(fps=RATE, chunk=256, mode="anchored")
     with Recording(max_workers=2) as pool:
         spread = pl.recover(path, params, executor=pool)
-    serial = pl.recover(path, pl.RecoveryParams(fps=RATE, chunk=256, processes=1))
+    serial = pl.recover(path, pl.RecoveryParams(fps=RATE, chunk=256, processes=1, mode="anchored"))
     wisdom = tasks[0]["fft_wisdom"]
     assert isinstance(wisdom, bytes) and b"fftwf_wisdom" in wisdom
     assert all(t["fft_wisdom"] == wisdom for t in tasks)
@@ -156,7 +156,7 @@ def test_a_resumed_run_follows_the_plans_of_its_checkpoint(tmp_path, monkeypatch
     pytest.importorskip("pyfftw")
     fft_choice("fftw")
     path = _npy(_scene(duration=1.0), tmp_path / "s.npy")
-    params = pl.RecoveryParams(fps=RATE, chunk=256, processes=1)
+    params = pl.RecoveryParams(fps=RATE, chunk=256, processes=1, mode="anchored")
     clean = pl.recover(path, params)
     ck = tmp_path / "ck"
 

@@ -139,9 +139,9 @@ def test_recover_reports_the_phase_step(tmp_path):
     saved = list(motion._KERNEL)
     try:  # the choice is set here, so that VISMIC_JIT in the environment does not decide the test
         motion._KERNEL[:] = [phase_sums]
-        rec = recover(str(path), RecoveryParams(fps=2000.0, processes=1))
+        rec = recover(str(path), RecoveryParams(fps=2000.0, processes=1, mode="anchored"))
         motion._KERNEL[:] = [None]
-        rec2 = recover(str(path), RecoveryParams(fps=2000.0, processes=1))
+        rec2 = recover(str(path), RecoveryParams(fps=2000.0, processes=1, mode="anchored"))
     finally:
         motion._KERNEL[:] = saved
     assert rec.timings["phase_step"] == "numba"

@@ -38,6 +38,9 @@ def test_recovery_is_within_1p5_db_of_cramer_rao_and_beats_lucas_kanade(tmp_path
     sc = _scene(rms=0.01, sigma=2.0, shape=(128, 128))
     frames = _npy(sc, tmp_path / "s.npy")
     rec = recover(tmp_path / "s.npy", RecoveryParams(fps=RATE))
+    # the default ("auto") keeps its fast pass on a clear signal, and says so
+    assert rec.diagnostics["mode"]["chosen"] == "fast" and rec.params.mode == "fast", rec.diagnostics["mode"]
+    np.testing.assert_array_equal(rec.audio, recover(tmp_path / "s.npy", RecoveryParams(fps=RATE, mode="fast")).audio)
     got = snr(_truth(sc), rec.audio, max_lag=3)
     bound = sc.cramer_rao()["snr_db"]
     lk = highpass(global_lucas_kanade(frames), rate=RATE, cutoff=DEFAULT_HIGHPASS_HZ)
@@ -82,8 +85,14 @@ def test_weak_membrane_default_matches_the_best_of_reference_mode_and_lucas_kana
                    mode="membrane", contrast=0.2, seed=0)
     frames = _npy(sc, tmp_path / "m.npy")
     truth = _truth(sc)
-    corr = {m: correlation(truth, recover(tmp_path / "m.npy", RecoveryParams(fps=RATE, mode=m)).audio, max_lag=3)
-            for m in ("anchored", "increment", "reference")}
+    recs = {m: recover(tmp_path / "m.npy", RecoveryParams(fps=RATE, mode=m))
+            for m in ("anchored", "increment", "reference", "auto")}
+    corr = {m: correlation(truth, r.audio, max_lag=3) for m, r in recs.items()}
+    # the default ("auto") sees a weak signal in its fast pass and measures again with the exact path
+    assert recs["auto"].diagnostics["mode"]["chosen"] == "anchored", recs["auto"].diagnostics["mode"]
+    assert "exact path" in recs["auto"].diagnostics["mode"]["reason"]
+    np.testing.assert_array_equal(recs["auto"].audio, recs["anchored"].audio)
+    assert recs["auto"].params.mode == "anchored"
     lk = highpass(global_lucas_kanade(frames), rate=RATE, cutoff=DEFAULT_HIGHPASS_HZ)
     corr["lk"] = correlation(truth, lk, max_lag=3)
     # measured: anchored 0.291, reference 0.282, Lucas-Kanade 0.276, increment 0.153

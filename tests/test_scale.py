@@ -43,14 +43,13 @@ def test_fast_mode_agrees_with_the_exact_path_on_rigid_scenes(tmp_path, texture,
     sc = _scene(rms=rms, texture=texture, shape=(96, 96), duration=0.5)
     path = _npy(sc, tmp_path / "s.npy")
     truth = highpass(sc.truth(), rate=RATE, cutoff=RATE / 40)
-    # the first-order approximation's cost: against the exact path with the same phase reference
-    # (frame to frame; the anchored default gains another 0.0-0.1 dB on these scenes)
-    exact = recover(path, RecoveryParams(fps=RATE, processes=1, mode="increment"))
+    # the first-order approximation's cost: against the exact path with the same phase reference (anchored)
+    exact = recover(path, RecoveryParams(fps=RATE, processes=1, mode="anchored"))
     fast = recover(path, RecoveryParams(fps=RATE, mode="fast", processes=1))
     # The issue's bar is 0.99; measured 0.999+ on these scenes (docs/performance.md).
     assert correlation(exact.audio, fast.audio) >= 0.99, (texture, rms)
     gap = snr(truth, exact.audio) - snr(truth, fast.audio)
-    assert gap < 0.5, f"fast mode loses {gap:.2f} dB against the exact path ({texture}, {rms} px)"
+    assert gap < 0.6, f"fast mode loses {gap:.2f} dB against the exact path ({texture}, {rms} px)"
 
 
 def test_fast_estimator_measures_a_known_shift_in_radians():
@@ -66,6 +65,29 @@ def test_fast_estimator_measures_a_known_shift_in_radians():
     assert np.all(np.sign(v_fast[strong]) == np.sign(v_exact[strong]))
     np.testing.assert_allclose(v_fast[strong], v_exact[strong], rtol=0.1,
                                err_msg="fast band phases must match the exact ones to first order")
+
+
+def test_fast_anchored_follows_drift_and_stays_white_on_a_still_scene():
+    """The fast path's anchored phase (the default's first pass): 10 px of drift renews the anchor and
+    the motion is still followed; on a still, noisy scene its integrated noise does not random-walk."""
+    sc = _scene(duration=0.5, shape=(64, 64), drift_px=10.0, rms=0.02)
+    frames = np.concatenate(list(sc.frames(batch=256))).astype(np.float32) / 255
+    est = FastMotionEstimator((64, 64), scales=3, grid=(1, 1))
+    assert est.mode == "anchored"
+    d = np.cumsum(np.concatenate([est.process(frames[i : i + 16]) for i in range(0, len(frames), 16)]), axis=0)
+    assert est.renewals >= 5
+    truth = highpass(sc.truth(), rate=RATE, cutoff=RATE / 40)
+    best = max(abs(correlation(truth, highpass(d[:, j].astype(float), rate=RATE, cutoff=RATE / 40)))
+               for j in range(d.shape[1]) if np.all(np.isfinite(d[:, j])))
+    assert best > 0.9, best
+    still = _scene(duration=1.0, shape=(64, 64), rms=0.0)
+    frames = np.concatenate(list(still.frames(batch=256))).astype(np.float32) / 255
+    out = {}
+    for mode in ("anchored", "increment"):
+        e = FastMotionEstimator((64, 64), scales=3, grid=(1, 1), mode=mode)
+        x = np.cumsum(np.concatenate([e.process(frames[i : i + 16]) for i in range(0, len(frames), 16)]), axis=0)
+        out[mode] = np.var(x - x.mean(axis=0), axis=0).sum()
+    assert out["anchored"] < out["increment"], out
 
 
 def test_batches_do_not_change_the_exact_estimator():
@@ -88,7 +110,7 @@ def test_motion_range_equals_one_pass(tmp_path, mode):
     task = {"path": path, "params": params.to_dict(), "roi": [0, 0, 80, 64], "shape": [64, 80],
             "n_frames": sc.n_frames}
     whole = motion_range({**task, "start": 0, "stop": sc.n_frames})["signals"]
-    step = 128 if mode == "anchored" else 100
+    step = 128 if mode in ("anchored", "fast") else 100
     parts = [motion_range({**task, "start": a, "stop": min(a + step, sc.n_frames)})["signals"]
              for a in range(0, sc.n_frames, step)]
     joined = np.concatenate(parts)

@@ -306,17 +306,19 @@ def fuse(
 
     snr = g**2 / psi
     beta = g / psi / (1.0 + np.sum(snr))
-    if reference is not None:
-        ref_local = int(np.searchsorted(idx, reference))
-    elif groups is not None:
-        gl = np.asarray(groups)[idx]
-        labels = np.unique(gl)
-        best = labels[int(np.argmax([snr[gl == lab].sum() for lab in labels]))]
-        in_best = np.flatnonzero(gl == best)
-        ref_local = int(in_best[np.argmax(snr[in_best])])
-    else:
-        ref_local = int(np.argmax(snr))
-    polarity = -np.sign(g[ref_local]) or 1.0
+    polarity = _axis_polarity(g, snr, geometry[idx], scale) if reference is None and geometry is not None else None
+    if polarity is None:  # the sign of one reference channel's phase
+        if reference is not None:
+            ref_local = int(np.searchsorted(idx, reference))
+        elif groups is not None:
+            gl = np.asarray(groups)[idx]
+            labels = np.unique(gl)
+            best = labels[int(np.argmax([snr[gl == lab].sum() for lab in labels]))]
+            in_best = np.flatnonzero(gl == best)
+            ref_local = int(in_best[np.argmax(snr[in_best])])
+        else:
+            ref_local = int(np.argmax(snr))
+        polarity = -np.sign(g[ref_local]) or 1.0
     signal = polarity * _project(z, beta)
     signal = signal / (np.std(signal) + 1e-300)
 
@@ -330,6 +332,24 @@ def fuse(
         snr_db[idx] = 10 * np.log10(snr)
         fused = 10 * np.log10(np.sum(snr))
     return Fusion(signal, lags, signs, weights, snr_db, float(fused), used, notes, "blind", agreement)
+
+
+def _axis_polarity(g: np.ndarray, snr: np.ndarray, geometry: np.ndarray, scale: np.ndarray) -> float | None:
+    """The sign that makes the output positive along +x (or +y, whichever is larger) of the
+    displacement of the region that carries most signal (the rule of the geometric estimate), from
+    the blind loadings ``g`` through the bands' phase physics; None where it is not determined.
+
+    One rule for every estimator: a polarity taken from a single reference band flips between
+    estimators and clips when the two diagonal orientations (whose phases move in opposite senses
+    for a motion along x) are about equally strong."""
+    _, to_d = _region_maps(geometry, scale)
+    d = (to_d.T @ g).reshape(-1, 2)  # loading of each region's (x, y) displacement
+    labels = np.unique(geometry[:, 0])
+    best = int(np.argmax([snr[geometry[:, 0] == lab].sum() for lab in labels]))
+    k = int(np.argmax(np.abs(d[best])))
+    if not np.isfinite(d[best, k]) or d[best, k] == 0:
+        return None
+    return float(np.sign(d[best, k]))
 
 
 def _region_maps(geometry: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

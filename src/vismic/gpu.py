@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import MissingDependencyError, ParameterError
-from .motion import FAST_MODES, MotionEstimator, as_batch, level_geometry
+from .motion import TORCH_MODES, MotionEstimator, as_batch, level_geometry
 from .pyramid import ComplexSteerablePyramid
 
 __all__ = ["TorchMotionEstimator", "torch_available"]
@@ -62,8 +62,8 @@ class TorchMotionEstimator:
     def __init__(self, pyramid: ComplexSteerablePyramid, *, mode: str = "increment", grid=(1, 1),
                  device: str | None = None) -> None:
         torch = _torch()
-        if mode not in FAST_MODES:
-            raise ParameterError(f"mode={mode!r} is not one of {FAST_MODES} on the torch backend")
+        if mode not in TORCH_MODES:
+            raise ParameterError(f"mode={mode!r} is not one of {TORCH_MODES} on the torch backend")
         layout = MotionEstimator(pyramid, mode=mode, grid=grid)  # channel order and region edges
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

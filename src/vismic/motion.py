@@ -46,8 +46,8 @@ __all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "re
            "fft_backend", "fft_wisdom", "learn_fft_wisdom", "jit_kernel", "jit_wanted", "warm_jit"]
 
 MODES = ("anchored", "increment", "reference")
-#: the modes of :class:`FastMotionEstimator` and of the torch estimator
-FAST_MODES = ("increment", "reference")
+#: the modes of the torch estimator (:mod:`vismic.gpu`)
+TORCH_MODES = ("increment", "reference")
 #: ``"anchored"``: the anchor is renewed at the last frame of every cell of this many frames
 #: (counted from the run's frame 0), so a span of frames computed on its own (a chunk starting
 #: at a multiple of it, primed with the frame before) equals the same span of one whole pass
@@ -95,6 +95,38 @@ def as_batch(frames: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def region_edges(n: int, parts: int) -> np.ndarray:
     """Integer edges splitting ``n`` samples into ``parts`` near-equal tiles."""
     return np.round(np.linspace(0, n, parts + 1)).astype(np.int64)
+
+
+class _DriftFit:
+    """``"anchored"``: whether a frame's phases against the anchor call for a new anchor.
+
+    Each region's displacement is fitted to all its bands' phases (least squares, weighted by the
+    bands' weights, so the noise of weak bands does not trigger renewals) and projected on each
+    band; the anchor is renewed when some band would have turned by more than :data:`ANCHOR_TURN`.
+    """
+
+    def __init__(self, channels) -> None:
+        u = np.array([c.band.phase_per_px for c in channels])  # each channel's phase per pixel (x, y)
+        regions = [c.region for c in channels]
+        labels = sorted(set(regions))
+        self.onehot = np.array([[r == lab for lab in labels] for r in regions], np.float64).T  # (R, c)
+        self.u = u
+        self.uu = np.stack([u[:, 0] ** 2, u[:, 0] * u[:, 1], u[:, 1] ** 2], axis=1)
+
+    def turned(self, phase: np.ndarray, den: np.ndarray) -> np.ndarray:
+        """Per frame (rows of ``phase``, ``den``: ``(n, channels)``), whether some band turned too far."""
+        ok = np.isfinite(phase)
+        w = np.where(ok, den, 0.0)
+        wp = np.where(ok, phase, 0.0) * w
+        a = (w[:, None, :] * self.onehot) @ self.uu  # (n, R, 3): per frame and region, sum w u u^T
+        b = (wp[:, None, :] * self.onehot) @ self.u  # (n, R, 2): sum w u phase
+        det = a[..., 0] * a[..., 2] - a[..., 1] ** 2
+        good = det > 1e-12 * np.maximum(a[..., 0] * a[..., 2], 1e-300)
+        det = np.where(good, det, 1.0)
+        dx = np.where(good, (a[..., 2] * b[..., 0] - a[..., 1] * b[..., 1]) / det, 0.0)  # (n, R)
+        dy = np.where(good, (a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]) / det, 0.0)
+        turn = np.abs(self.u[:, 0] * (dx @ self.onehot) + self.u[:, 1] * (dy @ self.onehot))  # (n, c)
+        return np.max(turn, axis=1) > ANCHOR_TURN
 
 
 class MotionEstimator:
@@ -156,13 +188,7 @@ class MotionEstimator:
         self.mean_weight = np.zeros(len(channels))
         self._last = np.zeros(len(channels), np.float32)  # "anchored": last frame's phase against the anchor
         self._renew = False  # "anchored": renew the anchor at the next frame
-        # "anchored": each channel's phase per pixel of displacement (u) and region, for the drift fit
-        u = np.array([c.band.phase_per_px for c in channels])
-        regions = [c.region for c in channels]
-        labels = sorted(set(regions))
-        self._onehot = np.array([[r == lab for lab in labels] for r in regions], np.float64).T  # (R, c)
-        self._u = u
-        self._uu = np.stack([u[:, 0] ** 2, u[:, 0] * u[:, 1], u[:, 1] ** 2], axis=1)
+        self._drift = _DriftFit(self.channels)  # "anchored": when the anchor must be renewed
 
     @property
     def n_channels(self) -> int:
@@ -256,29 +282,11 @@ class MotionEstimator:
                     self._renew = False
                 else:
                     self._last[:] = phase
-                    self._renew = self._turned(phase, den_t)
+                    self._renew = bool(self._drift.turned(phase[None], den_t[None])[0])
             self.frames_seen += 1
             self.position += 1
         self.mean_weight += weight
         return out
-
-
-    def _turned(self, phase: np.ndarray, den: np.ndarray) -> bool:
-        """Whether some region's fitted displacement turns one of its bands by > ANCHOR_TURN."""
-        ok = np.isfinite(phase)
-        w = np.where(ok, den, 0.0)
-        wp = np.where(ok, phase, 0.0) * w
-        a = self._onehot @ (w[:, None] * self._uu)  # per region: sum w u u^T as (xx, xy, yy)
-        b = self._onehot @ (wp[:, None] * self._u)  # per region: sum w u phase
-        det = a[:, 0] * a[:, 2] - a[:, 1] ** 2
-        good = det > 1e-12 * np.maximum(a[:, 0] * a[:, 2], 1e-300)
-        if not np.any(good):
-            return False
-        det = np.where(good, det, 1.0)
-        dx = np.where(good, (a[:, 2] * b[:, 0] - a[:, 1] * b[:, 1]) / det, 0.0)
-        dy = np.where(good, (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]) / det, 0.0)
-        turn = np.abs(self._u[:, 0] * (self._onehot.T @ dx) + self._u[:, 1] * (self._onehot.T @ dy))
-        return bool(np.max(turn) > ANCHOR_TURN)
 
 
 def level_geometry(pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray]):
@@ -612,7 +620,9 @@ class FastMotionEstimator:
         ``(rows, cols)`` of the ROI.
     scales, orientations, high_band :
         As for :class:`~vismic.pyramid.ComplexSteerablePyramid`, built for one tile.
-    mode : {"increment", "reference"}
+    mode : {"anchored", "increment", "reference"}
+        As for :class:`MotionEstimator` (``"anchored"``: the same renewal rules, with ``|S_b|`` as
+        a band's weight in the drift fit).
     grid : tuple of int
         Tiles ``(rows, cols)``; the ROI is cut into equal tiles, dropping the last
         ``rows % gy`` rows and ``cols % gx`` columns.
@@ -626,9 +636,9 @@ class FastMotionEstimator:
     """
 
     def __init__(self, shape: tuple[int, int], *, scales: int, orientations: int = 4, high_band: bool = True,
-                 mode: str = "increment", grid=(1, 1), workers: int | None = None) -> None:
-        if mode not in FAST_MODES:
-            raise ParameterError(f"mode={mode!r} is not one of {FAST_MODES}")
+                 mode: str = "anchored", grid=(1, 1), workers: int | None = None) -> None:
+        if mode not in MODES:
+            raise ParameterError(f"mode={mode!r} is not one of {MODES}")
         gy, gx = int(grid[0]), int(grid[1])
         if gy < 1 or gx < 1:
             raise ParameterError(f"grid={grid} must have at least one region per axis")
@@ -669,18 +679,27 @@ class FastMotionEstimator:
         self.channels: tuple[Channel, ...] = tuple(channels)
         self._anchor: np.ndarray | None = None
         self.frames_seen = 0
+        self.position = 0
+        self.renewals = 0
         self.mean_weight = np.zeros(len(channels))
+        self._last = np.zeros(len(channels), np.float32)  # "anchored": last frame's phase against the anchor
+        self._renew = False
+        self._drift = _DriftFit(self.channels)
 
     @property
     def n_channels(self) -> int:
         return len(self.channels)
 
     def reset(self, position: int = 0) -> None:
-        """Forget the previous (or first) frame, as for a new clip; the weights are kept (``position``:
-        as for :meth:`MotionEstimator.reset`; the fast path's modes do not need it)."""
+        """Forget the anchor (previous, first) frame, as for a new clip; the weights are kept (``position``
+        as for :meth:`MotionEstimator.reset`)."""
         self._anchor = None
         self.frames_seen = 0
+        self.position = int(position)
+        self.renewals = 0
         self.mean_weight = np.zeros(len(self.channels))
+        self._last[:] = 0.0
+        self._renew = False
 
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Motion of a batch of consecutive frames (same contract as :meth:`MotionEstimator.process`)."""
@@ -692,24 +711,71 @@ class FastMotionEstimator:
         spec = sfft.rfft2(tiles, axes=(-2, -1), workers=self.workers)  # (n, gy, gx, th, nh) complex64
         if self._anchor is None:
             self._anchor = spec[0].copy()
-        x = np.empty_like(spec)
-        if self.mode == "reference":
-            np.multiply(spec, np.conj(self._anchor)[None], out=x)
+        if self.mode == "anchored":
+            out = self._anchored(spec)
         else:
-            np.multiply(spec[1:], np.conj(spec[:-1]), out=x[1:])
-            np.multiply(spec[0], np.conj(self._anchor), out=x[0])
-            self._anchor = spec[-1].copy()
+            x = np.empty_like(spec)
+            if self.mode == "reference":
+                np.multiply(spec, np.conj(self._anchor)[None], out=x)
+            else:
+                np.multiply(spec[1:], np.conj(spec[:-1]), out=x[1:])
+                np.multiply(spec[0], np.conj(self._anchor), out=x[0])
+                self._anchor = spec[-1].copy()
+            out, weight = self._phase(x)
+            self.mean_weight += weight.sum(axis=0)
+        self.frames_seen += n
+        self.position += n
+        return out
+
+    def _phase(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Band phases ``angle(S_b)`` and weights ``|Re S_b|`` of products ``x`` (n, gy, gx, th, nh), each
+        ``(n, channels)`` (float32, NaN where a tile has no texture in a band; float64)."""
+        n = x.shape[0]
+        gy, gx = self.grid
         # interleaved (re, im) pairs against stacked weights: one matrix product gives Re and Im of every S_b
         s = x.view(np.float32).reshape(n * gy * gx, -1) @ self._weights
         re = s[:, : self._nb].reshape(n, gy * gx, self._nb)
         im = s[:, self._nb :].reshape(n, gy * gx, self._nb)
         v = np.arctan2(im, re)
         v[(re == 0) & (im == 0)] = np.nan  # a tile without texture in this band
-        self.frames_seen += n
-        self.mean_weight += np.transpose(np.abs(re), (2, 1, 0)).reshape(-1, n).sum(axis=1)
-        return np.ascontiguousarray(np.transpose(v, (0, 2, 1))).reshape(n, -1).astype(np.float32)
+        order = (0, 2, 1)  # channels are band-major: (n, band, region)
+        v = np.ascontiguousarray(np.transpose(v, order)).reshape(n, -1).astype(np.float32)
+        weight = np.ascontiguousarray(np.transpose(np.abs(re), order)).reshape(n, -1).astype(np.float64)
+        return v, weight
 
-
+    def _anchored(self, spec: np.ndarray) -> np.ndarray:
+        """``"anchored"`` phase differences of a batch (the rules of :class:`MotionEstimator`): each
+        frame's phase against the anchor, the anchor renewed at the last frame of every
+        :data:`ANCHOR_CELL` and after a frame whose fitted displacement turned a band too far."""
+        n = spec.shape[0]
+        out = np.empty((n, self.n_channels), np.float32)
+        t = 0
+        while t < n:
+            phase, weight = self._phase(spec[t:] * np.conj(self._anchor)[None])
+            self.mean_weight += weight.sum(axis=0)  # a stretch computed again below is taken back there
+            # the first frame of the stretch that becomes the anchor: the clip's first frame, a
+            # cell's last frame, or the frame after one whose phase turned too far
+            drift = np.empty(len(phase), bool)  # the frame before turned too far
+            drift[0] = self._renew
+            drift[1:] = self._drift.turned(phase[:-1], weight[:-1])
+            renew = drift | ((self.position + t + np.arange(len(phase)) + 1) % ANCHOR_CELL == 0)
+            renew[0] |= self.frames_seen + t == 0
+            stop = int(np.argmax(renew)) + 1 if renew.any() else len(phase)
+            out[t : t + stop] = phase[:stop]
+            out[t] -= self._last
+            out[t + 1 : t + stop] -= phase[: stop - 1]
+            if stop < len(phase):
+                self.mean_weight -= weight[stop:].sum(axis=0)
+            if renew.any():
+                self._anchor = spec[t + stop - 1].copy()
+                self._last[:] = 0.0
+                self.renewals += bool(drift[stop - 1])  # renewals for drift (the cells' are implied)
+                self._renew = False
+            else:
+                self._last[:] = phase[-1]
+                self._renew = bool(self._drift.turned(phase[-1:], weight[-1:])[0])
+            t += stop
+        return out
 def integrate(velocity: np.ndarray) -> np.ndarray:
     """Integrate increment-mode velocities into displacements (float64, along axis 0)."""
     return np.cumsum(np.asarray(velocity, dtype=np.float64), axis=0)

@@ -16,11 +16,17 @@ from . import __version__
 from ._validation import check_rate
 from .denoise import DENOISERS, check_level
 from .errors import ParameterError
-from .motion import FAST_MODES, MODES
+from .motion import MODES, TORCH_MODES
 
-__all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES"]
+__all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES", "AUTO_FAST_SNR_DB"]
 
-PIPELINE_MODES = (*MODES, "fast")
+PIPELINE_MODES = ("auto", *MODES, "fast")
+#: ``mode="auto"`` keeps the fast path's result when its estimated SNR reaches this (dB); below it, where
+#: the signal is weak, the exact path measures again.  Measured on rendered scenes (docs/quality.md):
+#: the fast path matches the exact one (within 0.3 dB, often above it) on rigid and non-rigid scenes,
+#: drift, flicker and H.264 down to estimated SNRs of a few dB, and loses up to 2-6 dB on weak or
+#: lens-blurred texture at negative SNRs.
+AUTO_FAST_SNR_DB = 10.0
 
 
 def check_roi_param(roi):
@@ -93,12 +99,14 @@ class RecoveryParams(JsonParams):
         Pyramid levels (``None``: up to 4, as many as the ROI allows) and orientations.
     high_band : bool
         Use oriented bands carved from the pyramid's high-pass residual (the finest octave).
-    mode : {"anchored", "increment", "reference", "fast"}
-        Phase reference: an anchor frame renewed as the object drifts (default: drift-proof, and
-        its noise stays white where frame-to-frame increments random-walk; :mod:`vismic.motion`),
-        frame-to-frame increments, the first frame, or the first-order fast path (frame-to-frame,
-        one forward FFT per frame and tile; see :class:`~vismic.motion.FastMotionEstimator` and
-        docs/performance.md for when not to use it).
+    mode : {"auto", "anchored", "increment", "reference", "fast"}
+        ``"fast"``: the first-order fast path (one forward FFT per frame and tile, anchored phase;
+        :class:`~vismic.motion.FastMotionEstimator`).  The exact path's phase reference: an anchor
+        frame renewed as the object drifts (``"anchored"``: drift-proof, and its noise stays white
+        where frame-to-frame increments random-walk; :mod:`vismic.motion`), frame-to-frame
+        increments, or the first frame.  ``"auto"`` (default): the fast path, and where its
+        estimated SNR is below :data:`AUTO_FAST_SNR_DB` (a weak signal, where the exact path is
+        better) the exact anchored path again; the sidecar's ``diagnostics.mode`` says which.
     grid : tuple of int or None
         Region grid ``(rows, cols)``; ``None`` picks one from the ROI size and clip length.
     max_lag_ms : float
@@ -122,7 +130,7 @@ class RecoveryParams(JsonParams):
     processes : int or None
         Worker processes over chunks of frames.  ``None``: every usable core when the clip's
         length is known (or a Matroska file's frames can be counted and sought) and it holds as
-        much work as two chunks of 2,048 frames of 192x192 pixels (sixteen in fast mode), else 1.
+        much work as two chunks of 2,048 frames of 192x192 pixels, else 1.
         The result does not depend on it.
     chunk : int
         Frames per work unit (the unit of parallel work and of checkpoints).
@@ -137,7 +145,7 @@ class RecoveryParams(JsonParams):
     scales: int | None = None
     orientations: int = 4
     high_band: bool = True
-    mode: str = "anchored"
+    mode: str = "auto"
     grid: tuple[int, int] | None = None
     max_lag_ms: float = 2.0
     highpass: float | None = None
@@ -187,8 +195,8 @@ class RecoveryParams(JsonParams):
             raise ParameterError(f"processes={self.processes} must be >= 1 (or None for every usable core)")
         if self.backend not in ("numpy", "torch"):
             raise ParameterError(f"backend={self.backend!r} must be numpy or torch")
-        if self.backend == "torch" and self.mode not in FAST_MODES:
-            raise ParameterError(f"the torch backend runs modes {' and '.join(FAST_MODES)}; add --mode increment "
+        if self.backend == "torch" and self.mode not in TORCH_MODES:
+            raise ParameterError(f"the torch backend runs modes {' and '.join(TORCH_MODES)}; add --mode increment "
                                  f"(mode {self.mode!r} runs on numpy)")
         if not 16 <= int(self.chunk) <= 10_000_000:
             raise ParameterError(f"chunk={self.chunk} must be between 16 and 10,000,000 frames")

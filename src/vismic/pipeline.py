@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import __version__
+from ._backends import one_blas_thread
 from ._typing import ProgressFn
 from .denoise import default_highpass, highpass_columns, normalize_to, postprocess
 from .errors import ParameterError
@@ -41,7 +42,7 @@ from .motion import (
     warm_jit,
 )
 from .outputs import json_default
-from .params import Recovery, RecoveryParams
+from .params import AUTO_FAST_SNR_DB, Recovery, RecoveryParams
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
@@ -156,7 +157,7 @@ def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames:
     grid = params.grid or _auto_grid(shape, n_bands, n_frames, 2 ** (scales - 1))
     if params.mode == "fast":
         tile = (shape[0] // grid[0], shape[1] // grid[1])
-        top = max_scales(tile)
+        top = max_scales(tile) if min(tile) >= 8 else 0
         if scales > top:
             if params.scales is not None or top < 1:
                 raise ParameterError(
@@ -266,22 +267,27 @@ def motion_range(task: dict) -> dict:
             est, _, _ = build_estimator(params, tuple(task["shape"]), n_frames=task.get("n_frames"))
             _WORKER_CACHE.key, _WORKER_CACHE.estimator = key, est
         rows: list[np.ndarray] = []
-        with open_source(task["path"]) as src:
+        with open_source(task["path"]) as src, one_blas_thread():
             src.decode_threads = int(task.get("decode_threads", 0))
             first = start
+            # the estimator is primed with the frame before ``start`` (the frame-to-frame difference,
+            # the anchor renewed there) or with frame 0 ("reference"); the fast path, which transforms
+            # a batch at once, with the whole batch that holds it in one pass, so that it rounds alike
+            prime = params.batch if isinstance(est, FastMotionEstimator) else 1
             if start > 0 and params.mode == "reference":
                 est.reset()
-                for frame0 in src.iter_batches(batch=1, roi=roi, start=off, stop=off + 1):
-                    est.process(frame0)
+                for frames in src.iter_batches(batch=prime, roi=roi, start=off, stop=off + min(prime, start)):
+                    est.process(frames)
+                    est.mean_weight[:] = 0.0
             else:
                 if start > 0:
-                    first = start - 1  # read one frame early: it primes the frame-to-frame difference (or anchor)
+                    first = max(0, start - prime)
                 est.reset(first)  # the estimator's next frame is the run's frame ``first``
             skip = start - first
             for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi, start=off + first,
                                                       stop=off + stop)):
                 out = est.process(frames)
-                if skip:
+                if skip:  # the priming frames (the first batch holds them all: skip <= batch)
                     out, skip = out[skip:], 0
                     est.mean_weight[:] = 0.0
                 rows.append(out)
@@ -321,11 +327,13 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         n = indexed() if indexed is not None else None
     if executor is None and procs is None:
         # Worker start-up costs about a second: worth it when the serial run takes several.  The
-        # work scales with pixels x frames: 2 default chunks of 192x192 frames (exact) or 16 (fast).
-        # Measured on 2 cores, 192x192 FFV1 Matroska at 2,200 fps, whole command: 1 s of clip
-        # breaks even (6.1-8.5 s vs 7.7-8.0 s), 3 s runs 1.56x faster in two processes.
+        # work scales with pixels x frames: 2 default chunks of 192x192 frames.  Measured on 2 cores,
+        # 192x192 FFV1 Matroska at 2,200 fps, whole command: exact path, 1 s of clip breaks even
+        # (6.1-8.5 s vs 7.7-8.0 s), 3 s runs 1.56x faster in two processes; the fast path, whose
+        # decoding is most of the work, 3 s: 6.8-7.0 s vs 7.1-8.5 s (96x96 at 20 kHz, 1 s: 6.7-8.3 s
+        # vs 9.1-9.2 s)
         work = (n or 0) * roi.w * roi.h
-        enough = (2 if params.mode != "fast" else 16) * 2048 * 192 * 192
+        enough = 2 * 2048 * 192 * 192
         procs = _usable_cores() if n and work >= enough else 1
     parallel = executor is not None or (procs or 1) > 1
     if parallel and n and not _fits(n, est.n_channels):
@@ -358,7 +366,8 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     if exact and not parallel:
         facts["phase_step"] = "numba" if warm_jit() else "numpy"
     if not parallel:
-        signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
+        with one_blas_thread():
+            signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
         facts["chunks_resumed"] = resumed
         return signals, done, time.perf_counter() - t0, facts
 
@@ -580,8 +589,10 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
     done = 0
     resumed = 0
     skipping = False
-    prev: np.ndarray | None = None  # last frame read (primes the estimator after a skipped chunk)
-    frame0: np.ndarray | None = None
+    # the last frames read and the first batch: they prime the estimator after a skipped chunk (the
+    # whole batch, so that the fast path, which transforms a batch at once, rounds as in one pass)
+    prev: np.ndarray | None = None
+    batch0: np.ndarray | None = None
     n = src.n_frames
     # rows go straight into one array when the length is known (no list + concatenate at the end)
     sink = np.empty((n, est.n_channels), np.float32) if n and _fits(n, est.n_channels) else None
@@ -614,7 +625,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
     for frames in prefetched(src.iter_batches(batch=params.batch, roi=roi)):
         if done == 0:
             _check_texture(frames, roi, src)
-            frame0 = frames[0].copy()
+            batch0 = frames
         pos = 0
         while pos < len(frames):
             index = done + pos
@@ -629,8 +640,12 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
                     resumed += 1
                     skipping = True
                 elif skipping:
-                    est.reset(index - 1)
-                    est.process(frame0[None] if params.mode == "reference" else prev[None])
+                    if params.mode == "reference":
+                        est.reset()
+                        est.process(batch0)
+                    else:
+                        est.reset(index - len(prev))
+                        est.process(prev)
                     est.mean_weight[:] = 0.0
                     skipping = False
             if not skipping:
@@ -641,7 +656,7 @@ def _motion_serial(src: FrameSource, est, params: RecoveryParams, roi: ROI, prog
                 weight += est.mean_weight - before
                 if index + take == span_end(c0):
                     flush(c0)
-            prev = part[-1].copy()
+            prev = part  # a view of this batch (batches are fresh arrays; nothing writes to them)
             pos += take
         done += len(frames)
         if progress is not None:  # Matroska states no count: its duration x rate gives the bar a total
@@ -696,6 +711,47 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
         roi, roi_auto = auto_roi(src, rate=rate, batch=params.batch, progress=progress)
     else:
         roi = ROI(*params.roi).check(rows, cols) if params.roi is not None else ROI(0, 0, cols, rows)
+    where = dict(rate=rate, rate_source=rate_source, roi=roi, roi_auto=roi_auto, t_start=t_start, executor=executor)
+    if params.mode != "auto":
+        return _recover_roi(src, params, progress, checkpoint=checkpoint, **where)
+    # "auto": the fast path first; where its estimated SNR says the signal is weak, the exact path
+    try:
+        build_estimator(dataclasses.replace(params, mode="fast"), (roi.h, roi.w), n_frames=src.n_frames)
+    except ParameterError as exc:  # a grid or scales given for the exact path: its tiles are too small
+        exact = _recover_roi(src, dataclasses.replace(params, mode="anchored"), progress, checkpoint=checkpoint,
+                             **where)
+        exact.diagnostics["mode"] = {"chosen": "anchored", "reason": f"auto: no fast path here ({exc})"}
+        return exact
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        fast = _recover_roi(src, dataclasses.replace(params, mode="fast"), progress, checkpoint=checkpoint, **where)
+    snr = fast.diagnostics["estimated_snr_db"]
+    if snr >= AUTO_FAST_SNR_DB:
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        fast.diagnostics["mode"] = {
+            "chosen": "fast", "estimated_snr_db_fast": snr,
+            "reason": f"auto: the fast path's estimated SNR {snr:.1f} dB >= {AUTO_FAST_SNR_DB:g} dB, where it "
+                      "matches the exact path (docs/quality.md)"}
+        return fast
+    n_fast = fast.input.get("frames_used") or 0
+    more = None if progress is None else (lambda done, total: progress(n_fast + done,
+                                                                       n_fast + total if total else None))
+    # the exact pass keeps its chunks in a folder of its own inside the fast pass's checkpoint
+    exact = _recover_roi(src, dataclasses.replace(params, mode="anchored"), more, **where,
+                         checkpoint=os.path.join(checkpoint, "exact") if checkpoint is not None else None)
+    exact.diagnostics["mode"] = {
+        "chosen": "anchored", "estimated_snr_db_fast": snr,
+        "reason": f"auto: the fast path's estimated SNR {snr:.1f} dB < {AUTO_FAST_SNR_DB:g} dB: a weak signal, "
+                  "measured again with the exact path (better on weak or blurred texture, docs/quality.md)"}
+    exact.timings["fast_pass_s"] = fast.timings["total_s"]
+    return exact
+
+
+def _recover_roi(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, *, rate: float,
+                 rate_source: str, roi: ROI, roi_auto: dict | None, t_start: float, checkpoint: str | None,
+                 executor) -> Recovery:
+    """The recovery of one ROI with one estimator (``params.mode`` is not ``"auto"``)."""
     shape = (roi.h, roi.w)
     est, scales, grid = build_estimator(params, shape, n_frames=src.n_frames)
 
@@ -759,6 +815,7 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
             }
         )
     diagnostics = {
+        "mode": {"chosen": params.mode, "reason": "given"},
         "estimated_snr_db": fusion.fused_snr_db,
         "fusion": fusion.method,
         "fusion_agreement": fusion.agreement,

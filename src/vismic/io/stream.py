@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._backends import one_blas_thread
 from .._typing import ProgressFn
 from .._validation import check_rate
 from ..errors import InputError, NoTextureError, ParameterError
@@ -120,13 +121,14 @@ def stream_motion(
     done = 0
     known = src.n_frames or src.frames_estimate  # an estimate (Matroska) only sizes the progress bar
     total = min(known, stop) if known and stop is not None else (known or stop)
-    for frames in src.iter_batches(batch=batch, roi=roi, stop=stop):
-        if done == 0:
-            check_texture(frames, roi, src)
-        chunks.append(process(frames))
-        done += len(frames)
-        if progress is not None:
-            progress(done, max(total, done) if total else None)
+    with one_blas_thread():
+        for frames in src.iter_batches(batch=batch, roi=roi, stop=stop):
+            if done == 0:
+                check_texture(frames, roi, src)
+            chunks.append(process(frames))
+            done += len(frames)
+            if progress is not None:
+                progress(done, max(total, done) if total else None)
     seconds = time.perf_counter() - t0
     check_length(done, src, min_frames=min_frames, what=what)
     return chunks, done, seconds

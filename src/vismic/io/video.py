@@ -129,6 +129,7 @@ class VideoSource(FrameSource):
         import av
 
         self.path = str(path)
+        self._grey_plans: dict[str, tuple] = {}  # pixel format -> how its frames become grey
         container = self._open()
         try:
             if not container.streams.video:
@@ -229,28 +230,35 @@ class VideoSource(FrameSource):
         d.update(codec=self.codec, pix_fmt=self.pix_fmt)
         return d
 
-    def _to_grey(self, frame, sl: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
-        """Frame as float32 grey in [0, 1], cropped to ``sl`` (before conversion where possible)."""
+    def _to_grey(self, frame, sl: tuple[slice, slice] = (slice(None), slice(None)), out: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """Frame as float32 grey in [0, 1], cropped to ``sl`` (before conversion where possible),
+        written into ``out`` when given (of the cropped shape)."""
         fmt = frame.format
         name = fmt.name
+        plan = self._grey_plans.get(name)
+        if plan is None:  # what a pixel format needs, worked out once per format
+            comps = fmt.components
+            bits = int(comps[0].bits) if comps and comps[0].bits else 8
+            luma = name.startswith(_LUMA_PREFIXES) and "f32" not in name and "f16" not in name and 1 <= bits <= 16
+            dtype = np.dtype(np.uint8) if bits <= 8 else np.dtype(">u2" if name.endswith("be") else "<u2")
+            plan = self._grey_plans[name] = (luma, bits, dtype, 2 if name.startswith("ya") else 1,
+                                              name.startswith(("p010", "p016")), np.float32(1.0 / (2**bits - 1)))
+        luma, bits, dtype, step, shifted, scale = plan
         w, h = frame.width, frame.height
-        comps = fmt.components
-        bits = int(comps[0].bits) if comps and comps[0].bits else 8
         try:
-            if name.startswith(_LUMA_PREFIXES) and "f32" not in name and "f16" not in name and 1 <= bits <= 16:
+            if luma:
                 plane = frame.planes[0]
-                dtype = np.dtype(np.uint8) if bits <= 8 else np.dtype(">u2" if name.endswith("be") else "<u2")
-                step = 2 if name.startswith("ya") else 1  # ya8/ya16: grey and alpha interleaved
                 row = plane.line_size // dtype.itemsize
                 buf = np.frombuffer(plane, dtype=dtype)
                 if row < w * step or buf.size < h * row:
                     raise ValueError(f"plane of {buf.size} samples does not hold {w}x{h} pixels")
                 arr = buf[: h * row].reshape(h, row)[:, : w * step : step]
                 arr = arr[sl]
-                if name.startswith(("p010", "p016")):
+                if shifted:
                     arr = arr >> (16 - bits) if bits < 16 else arr
-                grey = np.empty(arr.shape, np.float32)  # convert and scale in one pass
-                np.multiply(arr, np.float32(1.0 / (2**bits - 1)), out=grey, casting="unsafe")
+                grey = np.empty(arr.shape, np.float32) if out is None else out
+                np.multiply(arr, scale, out=grey, casting="unsafe")  # convert and scale in one pass
                 return grey
             if bits > 8:
                 rgb = frame.to_ndarray(format="rgb48le")[sl].astype(np.float32) * np.float32(1.0 / 65535)
@@ -260,7 +268,7 @@ class VideoSource(FrameSource):
             raise VideoReadError(
                 f"{self.path}: frames in pixel format {name!r} cannot be converted to grey ({exc})"
             ) from exc
-        return rgb.mean(axis=2)
+        return rgb.mean(axis=2, out=out)
 
     def iter_batches(
         self, *, batch: int = 32, roi: ROI | None = None, start: int = 0, stop: int | None = None
@@ -291,7 +299,9 @@ class VideoSource(FrameSource):
         import av
 
         rows, cols = self.shape
-        buf: list[np.ndarray] = []
+        size = (len(range(rows)[sl[0]]), len(range(cols)[sl[1]]))
+        buf = np.empty((batch, *size), np.float32)  # frames are converted straight into their batch
+        filled = 0
         index = -1
         used = 0
         corrupt = 0
@@ -316,7 +326,7 @@ class VideoSource(FrameSource):
                     else:
                         pos = int(np.searchsorted(located, frame.pts)) if frame.pts is not None else -1
                         if pos < 0 or pos >= len(located) or located[pos] != frame.pts:
-                            if used == 0 and not buf:
+                            if used == 0 and not filled:
                                 raise _Relocate
                             raise VideoReadError(f"{self.path}: frame after {index} has a timestamp the file's "
                                                  "index does not hold (damaged file?)")
@@ -326,7 +336,7 @@ class VideoSource(FrameSource):
                             index = pos
                             continue
                         if pos != max(index, start - 1) + 1:
-                            if used == 0 and not buf:
+                            if used == 0 and not filled:
                                 raise _Relocate
                             raise VideoReadError(f"{self.path}: frames {index + 1}..{pos - 1} are missing after "
                                                  "a seek (damaged file?)")
@@ -343,20 +353,22 @@ class VideoSource(FrameSource):
                     corrupt += bool(getattr(frame, "is_corrupt", False))
                     t = frame.time
                     times.append(float(t) if t is not None else math.nan)
-                    buf.append(self._to_grey(frame, sl))
+                    self._to_grey(frame, sl, out=buf[filled])
+                    filled += 1
                     used += 1
-                    if len(buf) == batch:
-                        yield np.stack(buf)
-                        buf = []
+                    if filled == batch:
+                        yield buf  # a new array for every batch: the consumer may keep it
+                        buf = np.empty((batch, *size), np.float32)
+                        filled = 0
             except av.error.FFmpegError as exc:
-                if located is not None and used == 0 and not buf:
+                if located is not None and used == 0 and not filled:
                     raise _Relocate from exc
                 failure = exc
             cut = self._ends_in_data(container, ends[0])
         finally:
             container.close()
-        if buf:
-            yield np.stack(buf)
+        if filled:
+            yield buf[:filled]
         self._report(used=used, decoded=index + 1, failure=failure, corrupt=corrupt,
                      times=np.frombuffer(times, dtype=np.float64), to_end=stop is None, cut=cut)
 
