@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                       "ref2sp", {"VISMIC_FFT": "scipy"}),
                      ("exact, reference settings, 2 processes, no extras (VISMIC_JIT=0 VISMIC_FFT=scipy)",
                       {**LIKE_REF, "processes": 2}, "ref2plain", {"VISMIC_JIT": "0", "VISMIC_FFT": "scipy"}),
-                     ("exact, defaults, 2 processes", {"processes": 2}, "exact2"),
+                     ("exact, defaults, 2 processes", {"mode": "anchored", "processes": 2}, "exact2"),
                      ("fast, 1 process", {"mode": "fast", "processes": 1}, "fast1"),
                      ("fast, 2 processes", {"mode": "fast", "processes": 2}, "fast2")]
             if args.exact_only:
@@ -605,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
             if big:
                 # Dask on the same .npy clip, then a second texture for fast vs exact.
                 t0 = time.perf_counter()
-                for name, params in (("exact, defaults", {"chunk": chunk}),
+                for name, params in (("exact, defaults", {"mode": "anchored", "chunk": chunk}),
                                      ("fast", {"mode": "fast", "chunk": chunk})):
                     for fix in (True, False):
                         r = vismic(label, f[".npy"], params, dask=fix)
@@ -664,8 +664,9 @@ def main(argv: list[str] | None = None) -> int:
             # Memory children do not import pyrtools (it pulls in matplotlib): their baseline is vismic's own.
             todo = [("fast, 1 process", {"mode": "fast", "processes": 1}),
                     ("fast, 2 processes", {"mode": "fast", "processes": 2}),
-                    ("exact, defaults, 1 process", {"processes": 1}),
-                    ("exact, defaults, 2 processes", {"processes": 2})]
+                    ("defaults (auto), every core", {}),
+                    ("exact (anchored), 1 process", {"mode": "anchored", "processes": 1}),
+                    ("exact (anchored), 2 processes", {"mode": "anchored", "processes": 2})]
             for name, params in todo:
                 if name.startswith("exact") and m == long_clip:
                     guess = exact_prev[1] * m / exact_prev[0] if exact_prev else float("inf")

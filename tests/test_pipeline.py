@@ -214,3 +214,36 @@ def test_channel_filtering_of_a_long_clip_is_in_place_with_small_temporaries():
     assert np.allclose(y[:, 5], expect, atol=1e-4 * np.abs(expect).max())
     # blocks of ~2 MB of float64 and the filter's few copies of one block, not of 16 channels
     assert peak < 8 * 2**21, peak
+
+
+def test_auto_mode_rule_and_its_run(tmp_path):
+    """``mode="auto"``: the fast path where its probe's signal is clear and the exact path's estimate
+    beats it by at most AUTO_FAST_LOSS_DB, else the exact path; the run is the chosen path's run."""
+    from vismic.params import AUTO_FAST_LOSS_DB, AUTO_FAST_SNR_DB, AUTO_PROBE_FRAMES
+    from vismic.pipeline import _auto_choice
+
+    clear = AUTO_FAST_SNR_DB + 10
+    for fast, exact, chosen, words in (
+        (clear, clear + AUTO_FAST_LOSS_DB / 2, "fast", "a clear signal"),
+        (clear, clear + 2 * AUTO_FAST_LOSS_DB, "anchored", "dB more"),
+        (float("-inf"), float("-inf"), "anchored", "dB more"),
+    ):
+        mode, why = _auto_choice(fast, exact, 128, AUTO_PROBE_FRAMES)
+        assert mode == why["chosen"] == chosen and words in why["reason"], why
+        assert why["probe_frames"] == [128, 128 + AUTO_PROBE_FRAMES]
+    sc = _scene(shape=(64, 64), duration=0.5)
+    _npy(sc, tmp_path / "s.npy")
+    assert sc.n_frames >= 2 * AUTO_PROBE_FRAMES
+    rec = recover(tmp_path / "s.npy", RecoveryParams(fps=RATE, processes=1))
+    why = rec.diagnostics["mode"]
+    assert set(why["probe_snr_db"]) == {"fast", "anchored"} and why["estimated_snr_db_fast"] >= AUTO_FAST_SNR_DB
+    assert rec.params.mode == why["chosen"]
+    np.testing.assert_array_equal(
+        rec.audio, recover(tmp_path / "s.npy", RecoveryParams(fps=RATE, processes=1, mode=why["chosen"])).audio)
+
+
+def test_auto_mode_measures_a_short_clip_with_the_exact_path(tmp_path):
+    sc = _scene(shape=(64, 64), duration=0.1)
+    _npy(sc, tmp_path / "s.npy")
+    rec = recover(tmp_path / "s.npy", RecoveryParams(fps=RATE, processes=1))
+    assert rec.diagnostics["mode"]["chosen"] == "anchored" and "short clip" in rec.diagnostics["mode"]["reason"]

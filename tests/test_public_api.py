@@ -14,7 +14,7 @@ PUBLIC = {
         "ParameterError", "VideoReadError", "VismicError", "__version__",
     ],
     "vismic.params": [
-        "AUTO_FAST_SNR_DB", "PIPELINE_MODES", "Recovery", "RecoveryParams",
+        "AUTO_FAST_LOSS_DB", "AUTO_FAST_SNR_DB", "AUTO_PROBE_FRAMES", "PIPELINE_MODES", "Recovery", "RecoveryParams",
     ],
     "vismic.pipeline": [
         "Recovery", "RecoveryParams", "output_paths", "recover", "save", "stream_motion",

@@ -18,15 +18,20 @@ from .denoise import DENOISERS, check_level
 from .errors import ParameterError
 from .motion import MODES, TORCH_MODES
 
-__all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES", "AUTO_FAST_SNR_DB"]
+__all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES", "AUTO_PROBE_FRAMES", "AUTO_FAST_SNR_DB", "AUTO_FAST_LOSS_DB"]
 
 PIPELINE_MODES = ("auto", *MODES, "fast")
-#: ``mode="auto"`` keeps the fast path's result when its estimated SNR reaches this (dB); below it, where
-#: the signal is weak, the exact path measures again.  Measured on rendered scenes (docs/quality.md):
-#: the fast path matches the exact one (within 0.3 dB, often above it) on rigid and non-rigid scenes,
-#: drift, flicker and H.264 down to estimated SNRs of a few dB, and loses up to 2-6 dB on weak or
-#: lens-blurred texture at negative SNRs.
+#: ``mode="auto"`` compares both paths on this many frames (three anchor cells) where the fast
+#: path's signal is loudest
+AUTO_PROBE_FRAMES = 384
+#: ``mode="auto"``: the fast path's result needs an estimated SNR of at least this (dB); below it,
+#: where the signal is weak, the exact path is better (measured on rendered scenes, docs/quality.md:
+#: the fast path loses 2-6 dB on weak or lens-blurred texture at negative SNRs)
 AUTO_FAST_SNR_DB = 10.0
+#: ``mode="auto"``: and on the probe the exact path's estimated SNR may exceed the fast path's by at
+#: most this (dB).  The estimates differ by the true difference plus 0.2-0.5 dB (docs/quality.md), so
+#: the fast path is kept where it loses about half a dB or less.
+AUTO_FAST_LOSS_DB = 1.0
 
 
 def check_roi_param(roi):
@@ -104,9 +109,11 @@ class RecoveryParams(JsonParams):
         :class:`~vismic.motion.FastMotionEstimator`).  The exact path's phase reference: an anchor
         frame renewed as the object drifts (``"anchored"``: drift-proof, and its noise stays white
         where frame-to-frame increments random-walk; :mod:`vismic.motion`), frame-to-frame
-        increments, or the first frame.  ``"auto"`` (default): the fast path, and where its
-        estimated SNR is below :data:`AUTO_FAST_SNR_DB` (a weak signal, where the exact path is
-        better) the exact anchored path again; the sidecar's ``diagnostics.mode`` says which.
+        increments, or the first frame.  ``"auto"`` (default): the fast path, kept where its
+        signal is clear (estimated SNR >= :data:`AUTO_FAST_SNR_DB`) and, on the
+        :data:`AUTO_PROBE_FRAMES` frames where it is loudest, the exact path's estimate beats it by
+        at most :data:`AUTO_FAST_LOSS_DB`; else the exact anchored path measures the clip again;
+        ``diagnostics["mode"]`` says which and why.
     grid : tuple of int or None
         Region grid ``(rows, cols)``; ``None`` picks one from the ROI size and clip length.
     max_lag_ms : float

@@ -23,7 +23,7 @@ from . import __version__
 from ._backends import one_blas_thread
 from ._typing import ProgressFn
 from .denoise import default_highpass, highpass_columns, normalize_to, postprocess
-from .errors import ParameterError
+from .errors import ParameterError, VismicError
 from .fuse import column_block, fuse
 from .io import FrameSource, open_source
 from .io.base import ROI
@@ -42,7 +42,7 @@ from .motion import (
     warm_jit,
 )
 from .outputs import json_default
-from .params import AUTO_FAST_SNR_DB, Recovery, RecoveryParams
+from .params import AUTO_FAST_LOSS_DB, AUTO_FAST_SNR_DB, AUTO_PROBE_FRAMES, Recovery, RecoveryParams
 from .pyramid import ComplexSteerablePyramid, max_scales
 
 __all__ = ["RecoveryParams", "Recovery", "recover", "save", "output_paths", "stream_motion"]
@@ -714,38 +714,120 @@ def _run(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, 
     where = dict(rate=rate, rate_source=rate_source, roi=roi, roi_auto=roi_auto, t_start=t_start, executor=executor)
     if params.mode != "auto":
         return _recover_roi(src, params, progress, checkpoint=checkpoint, **where)
-    # "auto": the fast path first; where its estimated SNR says the signal is weak, the exact path
+    return _recover_auto(src, params, progress, checkpoint, where)
+
+
+def _recover_auto(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, checkpoint: str | None,
+                  where: dict) -> Recovery:
+    """``mode="auto"``: the fast path, or the exact anchored path where the data say it is better.
+
+    The fast path runs first (a fraction of the exact path's cost).  Its result is kept when its
+    estimated SNR is clear (>= :data:`AUTO_FAST_SNR_DB`) and, on the :data:`AUTO_PROBE_FRAMES`
+    frames where its signal is loudest, the exact path's estimated SNR beats it by at most
+    :data:`AUTO_FAST_LOSS_DB` (there the fast path loses a few tenths of a dB).  Else the exact path
+    measures the clip again: weak signals, and textures or motions that the fast path's separate
+    tiles serve less well (a structured texture, an object across tile borders: 1 dB and more;
+    docs/quality.md).  Clips shorter than two probes go to the exact path at once.
+    """
+    roi, rate = where["roi"], where["rate"]
+    exact_params = dataclasses.replace(params, mode="anchored")
+    sub = os.path.join(checkpoint, "exact") if checkpoint is not None else None  # the exact pass's own chunks
     try:
         build_estimator(dataclasses.replace(params, mode="fast"), (roi.h, roi.w), n_frames=src.n_frames)
     except ParameterError as exc:  # a grid or scales given for the exact path: its tiles are too small
-        exact = _recover_roi(src, dataclasses.replace(params, mode="anchored"), progress, checkpoint=checkpoint,
-                             **where)
-        exact.diagnostics["mode"] = {"chosen": "anchored", "reason": f"auto: no fast path here ({exc})"}
-        return exact
+        rec = _recover_roi(src, exact_params, progress, checkpoint=checkpoint, **where)
+        rec.diagnostics["mode"] = {"chosen": "anchored", "reason": f"auto: no fast path here ({exc})"}
+        return rec
+    if src.n_frames is not None and src.n_frames < 2 * AUTO_PROBE_FRAMES:
+        rec = _recover_roi(src, exact_params, progress, checkpoint=checkpoint, **where)
+        rec.diagnostics["mode"] = {"chosen": "anchored", "reason": (
+            f"auto: a short clip ({src.n_frames} frames < {2 * AUTO_PROBE_FRAMES}): the exact path costs little")}
+        return rec
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         fast = _recover_roi(src, dataclasses.replace(params, mode="fast"), progress, checkpoint=checkpoint, **where)
-    snr = fast.diagnostics["estimated_snr_db"]
-    if snr >= AUTO_FAST_SNR_DB:
+    clip_snr = fast.diagnostics["estimated_snr_db"]
+    used = int(fast.input["frames_used"])
+    if used < 2 * AUTO_PROBE_FRAMES:  # a container that did not state its length
+        mode, why = "anchored", {"chosen": "anchored", "reason": (
+            f"auto: a short clip ({used} frames < {2 * AUTO_PROBE_FRAMES}): the exact path costs little")}
+    elif not clip_snr >= AUTO_FAST_SNR_DB:
+        mode, why = "anchored", {"chosen": "anchored", "estimated_snr_db_fast": round(clip_snr, 2), "reason": (
+            f"auto: a weak signal (the fast path's estimated SNR {clip_snr:.1f} dB < {AUTO_FAST_SNR_DB:g} dB): "
+            "the exact path, better on weak or blurred texture")}
+    else:
+        first = _loudest(fast.raw, AUTO_PROBE_FRAMES)
+        probe = _probe(src, params, roi, rate, first)
+        mode, why = _auto_choice(probe["fast"], probe["anchored"], first, AUTO_PROBE_FRAMES)
+        why["estimated_snr_db_fast"] = round(clip_snr, 2)
+    if mode == "fast":
         for w in said:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        fast.diagnostics["mode"] = {
-            "chosen": "fast", "estimated_snr_db_fast": snr,
-            "reason": f"auto: the fast path's estimated SNR {snr:.1f} dB >= {AUTO_FAST_SNR_DB:g} dB, where it "
-                      "matches the exact path (docs/quality.md)"}
+        fast.diagnostics["mode"] = why
         return fast
-    n_fast = fast.input.get("frames_used") or 0
-    more = None if progress is None else (lambda done, total: progress(n_fast + done,
-                                                                       n_fast + total if total else None))
-    # the exact pass keeps its chunks in a folder of its own inside the fast pass's checkpoint
-    exact = _recover_roi(src, dataclasses.replace(params, mode="anchored"), more, **where,
-                         checkpoint=os.path.join(checkpoint, "exact") if checkpoint is not None else None)
-    exact.diagnostics["mode"] = {
-        "chosen": "anchored", "estimated_snr_db_fast": snr,
-        "reason": f"auto: the fast path's estimated SNR {snr:.1f} dB < {AUTO_FAST_SNR_DB:g} dB: a weak signal, "
-                  "measured again with the exact path (better on weak or blurred texture, docs/quality.md)"}
-    exact.timings["fast_pass_s"] = fast.timings["total_s"]
-    return exact
+    more = None if progress is None else (lambda done, total: progress(used + done, used + total if total else None))
+    rec = _recover_roi(src, exact_params, more, checkpoint=sub, **where)
+    rec.diagnostics["mode"] = why
+    rec.timings["fast_pass_s"] = fast.timings["total_s"]
+    return rec
+
+
+def _loudest(x: np.ndarray, width: int) -> int:
+    """Start of the ``width`` samples of ``x`` with the most energy."""
+    e = np.concatenate([[0.0], np.cumsum(np.square(x, dtype=np.float64))])
+    return int(np.argmax(e[width:] - e[:-width]))
+
+
+def _probe(src: FrameSource, params: RecoveryParams, roi: ROI, rate: float, first: int) -> dict[str, float]:
+    """Estimated SNR (dB) of the fast and the exact anchored path on frames ``[first, first + AUTO_PROBE_FRAMES)``."""
+    shape = (roi.h, roi.w)
+    parts = list(src.iter_batches(batch=params.batch, roi=roi, start=first, stop=first + AUTO_PROBE_FRAMES))
+    frames = np.concatenate(parts) if parts else np.zeros((0, *shape), np.float32)
+    hp = params.highpass if params.highpass is not None else default_highpass(rate)[0]
+    out = {}
+    with one_blas_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a fit of few samples may warn; the full run says what matters
+        for mode in ("fast", "anchored"):
+            est = build_estimator(dataclasses.replace(params, mode=mode), shape, n_frames=src.n_frames)[0]
+            out[mode] = (_probe_snr(est.process(frames), est.channels, rate=rate, cutoff=hp,
+                                    max_lag=int(round(params.max_lag_ms * 1e-3 * rate)))
+                         if len(frames) >= 8 else -np.inf)
+    return out
+
+
+def _auto_choice(fast: float, exact: float, first: int, frames: int) -> tuple[str, dict]:
+    """The rule of ``mode="auto"`` given the two paths' estimated SNRs (dB) on the probe ``[first, first + frames)``
+    of a clip whose fast path gave a clear signal."""
+    gain = exact - fast
+    facts = {"probe_frames": [first, first + frames], "probe_snr_db": {"fast": round(fast, 2),
+                                                                        "anchored": round(exact, 2)}}
+    if not gain <= AUTO_FAST_LOSS_DB:
+        return "anchored", {"chosen": "anchored", **facts, "reason": (
+            f"auto: the exact path measured {gain:.1f} dB more than the fast path on frames {first}-"
+            f"{first + frames - 1} (> {AUTO_FAST_LOSS_DB:g} dB: texture or motion the fast path's tiles serve "
+            "less well)")}
+    return "fast", {"chosen": "fast", **facts, "reason": (
+        f"auto: a clear signal that the exact path measures only {gain:.1f} dB better on frames {first}-"
+        f"{first + frames - 1}: the fast path")}
+
+
+def _probe_snr(signals: np.ndarray, channels, *, rate: float, cutoff: float, max_lag: int) -> float:
+    """Estimated SNR (dB) of the fused signal of a probe's motion channels.
+
+    The channels are integrated and high-passed by zeroing their spectrum below ``cutoff`` (FFT):
+    the decision needs no zero-phase filter, and scipy.signal (about a second to import) is then
+    imported after the motion, as for any run.
+    """
+    x = np.nan_to_num(np.cumsum(signals.astype(np.float64), axis=0))
+    spec = np.fft.rfft(x - x.mean(axis=0), axis=0)
+    spec[: int(np.ceil(cutoff * len(x) / rate))] = 0.0
+    x = np.fft.irfft(spec, n=len(x), axis=0)
+    try:
+        fusion = fuse(x, max_lag=min(max_lag, len(x) // 8), groups=np.array([ch.band.orientation for ch in channels]),
+                      geometry=_channel_geometry(channels))
+    except VismicError:
+        return -np.inf
+    return float(fusion.fused_snr_db)
 
 
 def _recover_roi(src: FrameSource, params: RecoveryParams, progress: ProgressFn | None, *, rate: float,

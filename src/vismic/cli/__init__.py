@@ -270,6 +270,9 @@ def _summary_lines(rec) -> list[str]:
              f"(grid {d['grid'][0]}x{d['grid'][1]})"]
     if "roi_auto" in d:
         lines.append(_roi_auto_line(d["roi_auto"]))
+    mode = d.get("mode", {})
+    if mode.get("reason", "given") != "given":
+        lines.append(f"mode {mode['chosen']}: {mode['reason'].removeprefix('auto: ')}")
     lines += [f"note: {note}" for note in d.get("notes", [])]
     for line in d["lines_detected"][:4]:
         lines.append(f"mains-like line at {line['hz']:g} Hz ({line['db_above_floor']:.0f} dB above floor)"
