@@ -140,6 +140,11 @@ class MotionEstimator:
         Phase reference (see module docs).
     grid : tuple of int
         ``(rows, cols)`` of the region grid; ``(1, 1)`` gives one global signal per band.
+    compiled : bool
+        Use FFTW plans and the compiled phase step when they are installed and enabled
+        (:func:`fft_backend`, :func:`jit_wanted`); False: scipy.fft and numpy, which agree with them
+        to float32 rounding and cost nothing to set up (for a few hundred frames, where planning
+        and loading the compiler cost more than they save).
 
     Notes
     -----
@@ -148,7 +153,8 @@ class MotionEstimator:
     is the run's index of the next frame (``"anchored"`` renews on a grid of run frames).
     """
 
-    def __init__(self, pyramid: ComplexSteerablePyramid, *, mode: str = "anchored", grid=(1, 1)) -> None:
+    def __init__(self, pyramid: ComplexSteerablePyramid, *, mode: str = "anchored", grid=(1, 1),
+                 compiled: bool = True) -> None:
         if mode not in MODES:
             raise ParameterError(f"mode={mode!r} is not one of {MODES}")
         gy, gx = int(grid[0]), int(grid[1])
@@ -157,6 +163,7 @@ class MotionEstimator:
         self.pyramid = pyramid
         self.mode = mode
         self.grid = (gy, gx)
+        self.compiled = bool(compiled)
         rows, cols = pyramid.shape
         r_full = region_edges(rows, gy)
         c_full = region_edges(cols, gx)
@@ -215,8 +222,9 @@ class MotionEstimator:
         """
         if self._work is not None:
             return
-        fftw = fft_backend() == "fftw"
-        self._work = [_LevelWork(self.pyramid, i, self._edges[i], fftw=fftw) for i in range(len(self.pyramid.levels))]
+        fftw = self.compiled and fft_backend() == "fftw"
+        self._work = [_LevelWork(self.pyramid, i, self._edges[i], fftw=fftw, jit=self.compiled)
+                      for i in range(len(self.pyramid.levels))]
         if fftw:
             from ._fftw import empty, in_place, save
 
@@ -502,7 +510,7 @@ class _LevelWork:
     """
 
     def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray], *,
-                 fftw: bool = False) -> None:
+                 fftw: bool = False, jit: bool = True) -> None:
         filt = pyr._filters[i]
         k, r, c = filt.shape
         if fftw:  # FFTW's inverse is unnormalised: its 1/(r c) goes into the masks
@@ -527,7 +535,7 @@ class _LevelWork:
         self.flat = flat
         self.gather = np.empty((r, c), np.complex64) if flat is not None else None
         self.anchor_conj = np.empty((k, r, c), np.complex64)  # conj of the previous (or first) frame's bands
-        self.kernel = jit_kernel()
+        self.kernel = jit_kernel() if jit else None
         if self.kernel is None:  # the numpy phase step's blocks and their temporaries
             step = max(1, min(r, _BLOCK_ELEMENTS // c))
             self.blocks = [(a, min(a + step, r)) for a in range(0, r, step)]

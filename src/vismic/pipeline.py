@@ -133,8 +133,10 @@ def recover(
         executor=executor))
 
 
-def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames: int | None = None):
-    """The motion estimator of a recovery for an ROI of ``shape`` ``(rows, cols)``.
+def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames: int | None = None,
+                    compiled: bool = True):
+    """The motion estimator of a recovery for an ROI of ``shape`` ``(rows, cols)`` (``compiled``: see
+    :class:`~vismic.motion.MotionEstimator`).
 
     Returns
     -------
@@ -175,7 +177,7 @@ def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames:
 
             est = TorchMotionEstimator(pyr, mode=params.mode, grid=grid)
         else:
-            est = MotionEstimator(pyr, mode=params.mode, grid=grid)
+            est = MotionEstimator(pyr, mode=params.mode, grid=grid, compiled=compiled)
     return est, scales, grid
 
 
@@ -781,18 +783,18 @@ def _loudest(x: np.ndarray, width: int) -> int:
 def _probe(src: FrameSource, params: RecoveryParams, roi: ROI, rate: float, first: int) -> dict[str, float]:
     """Estimated SNR (dB) of the fast and the exact anchored path on frames ``[first, first + AUTO_PROBE_FRAMES)``."""
     shape = (roi.h, roi.w)
-    parts = list(src.iter_batches(batch=params.batch, roi=roi, start=first, stop=first + AUTO_PROBE_FRAMES))
-    frames = np.concatenate(parts) if parts else np.zeros((0, *shape), np.float32)
+    ests = {mode: build_estimator(dataclasses.replace(params, mode=mode), shape, n_frames=src.n_frames,
+                                  compiled=False)[0] for mode in ("fast", "anchored")}
+    rows: dict[str, list[np.ndarray]] = {mode: [] for mode in ests}
     hp = params.highpass if params.highpass is not None else default_highpass(rate)[0]
-    out = {}
     with one_blas_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a fit of few samples may warn; the full run says what matters
-        for mode in ("fast", "anchored"):
-            est = build_estimator(dataclasses.replace(params, mode=mode), shape, n_frames=src.n_frames)[0]
-            out[mode] = (_probe_snr(est.process(frames), est.channels, rate=rate, cutoff=hp,
-                                    max_lag=int(round(params.max_lag_ms * 1e-3 * rate)))
-                         if len(frames) >= 8 else -np.inf)
-    return out
+        for frames in src.iter_batches(batch=params.batch, roi=roi, start=first, stop=first + AUTO_PROBE_FRAMES):
+            for mode, est in ests.items():
+                rows[mode].append(est.process(frames))
+        return {mode: (_probe_snr(np.concatenate(r), ests[mode].channels, rate=rate, cutoff=hp,
+                                  max_lag=int(round(params.max_lag_ms * 1e-3 * rate)))
+                       if sum(map(len, r)) >= 8 else -np.inf) for mode, r in rows.items()}
 
 
 def _auto_choice(fast: float, exact: float, first: int, frames: int) -> tuple[str, dict]:
@@ -823,8 +825,8 @@ def _probe_snr(signals: np.ndarray, channels, *, rate: float, cutoff: float, max
     spec[: int(np.ceil(cutoff * len(x) / rate))] = 0.0
     x = np.fft.irfft(spec, n=len(x), axis=0)
     try:
-        fusion = fuse(x, max_lag=min(max_lag, len(x) // 8), groups=np.array([ch.band.orientation for ch in channels]),
-                      geometry=_channel_geometry(channels))
+        # the blind fit alone: a clear signal (the fast pass's estimate >= AUTO_FAST_SNR_DB) is where it is kept
+        fusion = fuse(x, max_lag=min(max_lag, len(x) // 8), groups=np.array([ch.band.orientation for ch in channels]))
     except VismicError:
         return -np.inf
     return float(fusion.fused_snr_db)
