@@ -21,9 +21,9 @@ from .motion import MODES, TORCH_MODES
 __all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES", "AUTO_PROBE_FRAMES", "AUTO_FAST_SNR_DB", "AUTO_FAST_LOSS_DB"]
 
 PIPELINE_MODES = ("auto", *MODES, "fast")
-#: ``mode="auto"`` compares both paths on this many frames (three anchor cells) where the fast
+#: ``mode="auto"`` compares both paths on this many frames (two anchor cells) where the fast
 #: path's signal is loudest
-AUTO_PROBE_FRAMES = 384
+AUTO_PROBE_FRAMES = 256
 #: ``mode="auto"``: the fast path's result needs an estimated SNR of at least this (dB); below it,
 #: where the signal is weak, the exact path is better (measured on rendered scenes, docs/quality.md:
 #: the fast path loses 2-6 dB on weak or lens-blurred texture at negative SNRs)
