@@ -120,7 +120,7 @@ def test_motion_range_equals_one_pass(tmp_path, mode):
     assert np.max(np.abs(joined - whole)) <= tol, mode
 
 
-@pytest.mark.parametrize("mode", ["anchored", "increment", "fast"])
+@pytest.mark.parametrize("mode", ["anchored", "increment", "fast", "auto"])
 def test_processes_give_the_serial_result(tmp_path, mode):
     sc = _scene(duration=1.0, drift_px=4.0)
     path = _npy(sc, tmp_path / "s.npy")
@@ -129,6 +129,7 @@ def test_processes_give_the_serial_result(tmp_path, mode):
     pooled = recover(path, RecoveryParams(fps=RATE, mode=mode, processes=2, chunk=500))
     assert pooled.timings["processes"] == 2
     assert pooled.timings["chunk_frames"] % 128 == 0
+    assert pooled.params.mode == serial.params.mode  # auto: the same choice
     np.testing.assert_allclose(pooled.audio, serial.audio, atol=1e-6, err_msg="parallel != serial")
 
 
