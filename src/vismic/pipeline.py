@@ -7,7 +7,6 @@ listenable copy at a standard rate, a JSON sidecar and optionally a spectrogram,
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import json
@@ -15,12 +14,12 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
 from . import __version__
 from ._backends import one_blas_thread
+from ._parallel import spread
 from ._typing import ProgressFn
 from .denoise import default_highpass, highpass_columns, normalize_to, postprocess
 from .errors import ParameterError, VismicError
@@ -445,8 +444,16 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
             progress(done, n)
 
     if executor is None:
-        facts["processes"] = _chunks_here_and_in_pool(todo, procs, task, record, in_this_process, est, base,
-                                                       jit=exact and jit_wanted(), while_starting=_import_post)
+        # this process's chunks reuse the estimator built for the run (same key as motion_range's)
+        _WORKER_CACHE.key, _WORKER_CACHE.estimator = _task_key(base), est
+        try:
+            facts["processes"] = spread(
+                todo, procs, task=task, record=record, pooled=_in_worker, here=lambda t: motion_range(t),
+                instead=in_this_process, while_starting=_import_post,
+                # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
+                preload="vismic._warm" if exact and jit_wanted() else "vismic.pipeline")
+        finally:
+            _WORKER_CACHE.key = _WORKER_CACHE.estimator = None
         if broken:
             facts["processes"] = 1
     else:
@@ -468,102 +475,6 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
     facts["chunks_resumed"] = len(results)
     facts["chunk_frames"] = size
     return out, len(out), time.perf_counter() - t0, facts
-
-
-def _chunks_here_and_in_pool(todo: list[int], procs: int, task, record, in_this_process, est, base: dict, *,
-                             jit: bool, while_starting: Callable[[], None] | None = None) -> int:
-    """Compute chunks ``todo`` in this process and in a pool of ``procs - 1`` worker processes.
-
-    This process takes chunks from the back of the list, one thread per pool worker takes them
-    from the front for its worker, each when it is free: this process starts at once (reusing its
-    estimator ``est``) while the workers start up, and at the end neither side waits for more than
-    the chunk the other is finishing.  ``record(i, result)`` runs in this thread only.  A pool
-    that breaks (workers dying at start-up) leaves the rest to this process.  ``while_starting()``
-    runs in this process once the workers are starting, before it takes its first chunk (work
-    that does not hurt there: the workers start up for about a second, and the chunks balance
-    whatever this process does first).  Returns the number of processes used.
-    """
-    import concurrent.futures as cf
-    import multiprocessing as mp
-    import queue
-
-    pending = collections.deque(todo)
-    lock = threading.Lock()
-    n_pool = max(0, min(procs - 1, len(todo) - 1))
-    own = None
-    if n_pool:
-        if "forkserver" in mp.get_all_start_methods():
-            ctx = mp.get_context("forkserver")
-            # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
-            ctx.set_forkserver_preload(["vismic._warm" if jit else "vismic.pipeline"])
-        else:  # pragma: no cover - not Linux
-            ctx = mp.get_context("spawn")
-        own = cf.ProcessPoolExecutor(max_workers=n_pool, mp_context=ctx)
-    outcomes: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-    failed = threading.Event()
-
-    def feed() -> None:
-        try:
-            while not stop.is_set():
-                with lock:
-                    if not pending:
-                        break
-                    i = pending.popleft()
-                try:
-                    outcomes.put((i, own.submit(_in_worker, task(i)).result(), None))
-                except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                    outcomes.put((i, None, exc))
-                    break
-        finally:
-            outcomes.put(None)
-
-    feeders = [threading.Thread(target=feed, name=f"vismic-feed-{k}", daemon=True) for k in range(n_pool)]
-    alive = len(feeders)
-
-    def take(item) -> None:
-        nonlocal alive
-        if item is None:
-            alive -= 1
-            return
-        i, res, exc = item
-        if exc is not None:
-            if type(exc).__name__ != "BrokenProcessPool":
-                raise exc
-            failed.set()
-            res = in_this_process(i)
-        record(i, res)
-
-    # this process's chunks reuse the estimator built for the run (same key as motion_range's)
-    _WORKER_CACHE.key, _WORKER_CACHE.estimator = _task_key(base), est
-    try:
-        for t in feeders:
-            t.start()
-        if while_starting is not None and feeders:
-            while_starting()
-        while True:
-            while True:
-                try:
-                    item = outcomes.get_nowait()
-                except queue.Empty:
-                    break
-                take(item)
-            with lock:
-                i = pending.pop() if pending else None
-            if i is not None:
-                record(i, in_this_process(i) if failed.is_set() else motion_range(task(i)))
-            elif alive:
-                take(outcomes.get())
-            else:
-                break
-    finally:
-        stop.set()
-        _WORKER_CACHE.key = _WORKER_CACHE.estimator = None
-        if own is not None:
-            own.shutdown(wait=True, cancel_futures=True)
-        for t in feeders:
-            t.join()
-    return 1 + n_pool
 
 
 def _in_worker(task: dict) -> dict:
