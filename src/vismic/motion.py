@@ -760,7 +760,6 @@ class FastMotionEstimator:
         t = 0
         while t < n:
             phase, weight = self._phase(spec[t:] * np.conj(self._anchor)[None])
-            self.mean_weight += weight.sum(axis=0)  # a stretch computed again below is taken back there
             # the first frame of the stretch that becomes the anchor: the clip's first frame, a
             # cell's last frame, or the frame after one whose phase turned too far
             drift = np.empty(len(phase), bool)  # the frame before turned too far
@@ -772,8 +771,7 @@ class FastMotionEstimator:
             out[t : t + stop] = phase[:stop]
             out[t] -= self._last
             out[t + 1 : t + stop] -= phase[: stop - 1]
-            if stop < len(phase):
-                self.mean_weight -= weight[stop:].sum(axis=0)
+            self.mean_weight += weight[:stop].sum(axis=0)  # frames after a renewal are computed again
             if renew.any():
                 self._anchor = spec[t + stop - 1].copy()
                 self._last[:] = 0.0
@@ -784,6 +782,8 @@ class FastMotionEstimator:
                 self._renew = bool(self._drift.turned(phase[-1:], weight[-1:])[0])
             t += stop
         return out
+
+
 def integrate(velocity: np.ndarray) -> np.ndarray:
     """Integrate increment-mode velocities into displacements (float64, along axis 0)."""
     return np.cumsum(np.asarray(velocity, dtype=np.float64), axis=0)

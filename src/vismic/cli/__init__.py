@@ -73,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-high-band", action="store_true", help="drop the oriented bands of the finest octave")
     r.add_argument("--mode", choices=("auto", "anchored", "increment", "reference", "fast"), default="auto",
                    help="auto (default): the fast first-order path, measured again with the exact anchored path "
-                        "where its estimated SNR is below 10 dB (weak signal); fast; or the exact path's phase "
-                        "reference: anchored (an anchor frame renewed as the object drifts), increment "
-                        "(frame to frame), reference (the first frame) (docs/performance.md)")
+                        "where the signal is weak (estimated SNR < 10 dB) or the exact path measures > 1 dB more "
+                        "on the loudest 256 frames; fast; or the exact path's phase reference: anchored (an anchor "
+                        "frame renewed as the object drifts), increment (frame to frame), reference (the first "
+                        "frame) (docs/performance.md)")
     r.add_argument("--grid", help="region grid ROWSxCOLS for per-region signals (default: from the ROI size)")
     r.add_argument("--max-lag-ms", type=float, default=2.0, help="bound of the alignment lag search (default 2 ms)")
     r.add_argument("--highpass", type=float,

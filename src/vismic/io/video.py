@@ -242,8 +242,9 @@ class VideoSource(FrameSource):
             bits = int(comps[0].bits) if comps and comps[0].bits else 8
             luma = name.startswith(_LUMA_PREFIXES) and "f32" not in name and "f16" not in name and 1 <= bits <= 16
             dtype = np.dtype(np.uint8) if bits <= 8 else np.dtype(">u2" if name.endswith("be") else "<u2")
-            plan = self._grey_plans[name] = (luma, bits, dtype, 2 if name.startswith("ya") else 1,
-                                              name.startswith(("p010", "p016")), np.float32(1.0 / (2**bits - 1)))
+            step = 2 if name.startswith("ya") else 1  # ya8/ya16: grey and alpha interleaved
+            plan = self._grey_plans[name] = (luma, bits, dtype, step, name.startswith(("p010", "p016")),
+                                              np.float32(1.0 / (2**bits - 1)))
         luma, bits, dtype, step, shifted, scale = plan
         w, h = frame.width, frame.height
         try:
