@@ -34,6 +34,8 @@ from collections.abc import Callable
 import numpy as np
 import pyfftw
 
+from ._backends import cache_folder
+
 __all__ = ["empty", "in_place", "learn", "save", "wisdom"]
 
 # FFTW's planner and wisdom are not thread-safe: vismic's planning, wisdom export and import (Dask
@@ -56,12 +58,9 @@ def _cpu_model() -> str:
 
 def cache_file() -> str | None:
     """The disk cache of FFTW wisdom for this FFTW build and CPU, or None when switched off."""
-    folder = os.environ.get("VISMIC_CACHE_DIR")
-    if folder is not None and folder.strip().lower() in ("", "0", "off", "no", "none"):
-        return None
+    folder = cache_folder()
     if folder is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "vismic")
+        return None
     tag = hashlib.sha256(f"{pyfftw.__version__}|{platform.machine()}|{_cpu_model()}".encode()).hexdigest()[:12]
     return os.path.join(folder, f"fftw-wisdom-{tag}.bin")
 

@@ -33,12 +33,12 @@ signal in radians and makes it insensitive to lighting changes that scale the am
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
 
+from ._backends import fftw_allowed, jit_allowed
 from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
@@ -330,7 +330,7 @@ def jit_kernel():
     """
     if not _KERNEL:
         kernel = None
-        if _jit_allowed():
+        if jit_allowed():
             try:
                 from ._jit import phase_sums as kernel
             except ImportError:
@@ -339,17 +339,13 @@ def jit_kernel():
     return _KERNEL[0]
 
 
-def _jit_allowed() -> bool:
-    return os.environ.get("VISMIC_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
 def jit_wanted() -> bool:
     """Whether :func:`jit_kernel` will find the compiled phase step (checked without importing numba)."""
     if _KERNEL:
         return _KERNEL[0] is not None
     import importlib.util
 
-    return _jit_allowed() and importlib.util.find_spec("numba") is not None
+    return jit_allowed() and importlib.util.find_spec("numba") is not None
 
 
 _FFT: list = []
@@ -367,7 +363,7 @@ def fft_backend() -> str:
     """
     if not _FFT:
         name = "scipy"
-        if os.environ.get("VISMIC_FFT", "").strip().lower() not in ("scipy", "pocketfft"):
+        if fftw_allowed():
             try:
                 from . import _fftw  # noqa: F401
             except ImportError:

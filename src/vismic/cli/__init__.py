@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 from .. import __version__
+from .._backends import debug_wanted
 from ..errors import ParameterError, VismicError
 from ._common import (
     _add_range_arguments,
@@ -691,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vismic: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line instead of a traceback; VISMIC_DEBUG=1 shows the traceback
-        if os.environ.get("VISMIC_DEBUG"):
+        if debug_wanted():
             raise
         print(f"vismic: error: internal error ({exc.__class__.__name__}: {_one_line(exc)}); this is a bug, "
               "please report it (VISMIC_DEBUG=1 shows the traceback)", file=sys.stderr)
