@@ -20,14 +20,14 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from threadpoolctl import threadpool_limits
+
 __all__ = ["one_blas_thread", "jit_allowed", "fftw_allowed", "cache_folder", "debug_wanted"]
 
 
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the body with the BLAS libraries limited to one thread (restored afterwards)."""
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 

@@ -758,9 +758,8 @@ class FastMotionEstimator:
             phase, weight = self._phase(spec[t:] * np.conj(self._anchor)[None])
             # the first frame of the stretch that becomes the anchor: the clip's first frame, a
             # cell's last frame, or the frame after one whose phase turned too far
-            drift = np.empty(len(phase), bool)  # the frame before turned too far
-            drift[0] = self._renew
-            drift[1:] = self._drift.turned(phase[:-1], weight[:-1])
+            turned = self._drift.turned(phase, weight)  # each frame's fitted displacement turned a band too far
+            drift = np.concatenate([[self._renew], turned[:-1]])  # renew after a frame that turned
             renew = drift | ((self.position + t + np.arange(len(phase)) + 1) % ANCHOR_CELL == 0)
             renew[0] |= self.frames_seen + t == 0
             stop = int(np.argmax(renew)) + 1 if renew.any() else len(phase)
@@ -775,7 +774,7 @@ class FastMotionEstimator:
                 self._renew = False
             else:
                 self._last[:] = phase[-1]
-                self._renew = bool(self._drift.turned(phase[-1:], weight[-1:])[0])
+                self._renew = bool(turned[-1])
             t += stop
         return out
 

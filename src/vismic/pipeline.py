@@ -448,7 +448,7 @@ def _motion(src: FrameSource, est, params: RecoveryParams, roi: ROI, *, progress
         _WORKER_CACHE.key, _WORKER_CACHE.estimator = _task_key(base), est
         try:
             facts["processes"] = spread(
-                todo, procs, task=task, record=record, pooled=_in_worker, here=lambda t: motion_range(t),
+                todo, procs, task=task, record=record, pooled=_in_worker, here=motion_range,
                 instead=in_this_process, while_starting=_import_post,
                 # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
                 preload="vismic._warm" if exact and jit_wanted() else "vismic.pipeline")
@@ -651,10 +651,13 @@ def _recover_auto(src: FrameSource, params: RecoveryParams, progress: ProgressFn
         rec = _recover_roi(src, exact_params, progress, checkpoint=checkpoint, **where)
         rec.diagnostics["mode"] = {"chosen": "anchored", "reason": f"auto: no fast path here ({exc})"}
         return rec
+    def short(n: int) -> dict:
+        return {"chosen": "anchored",
+                "reason": f"auto: a short clip ({n} frames < {2 * AUTO_PROBE_FRAMES}): the exact path costs little"}
+
     if src.n_frames is not None and src.n_frames < 2 * AUTO_PROBE_FRAMES:
         rec = _recover_roi(src, exact_params, progress, checkpoint=checkpoint, **where)
-        rec.diagnostics["mode"] = {"chosen": "anchored", "reason": (
-            f"auto: a short clip ({src.n_frames} frames < {2 * AUTO_PROBE_FRAMES}): the exact path costs little")}
+        rec.diagnostics["mode"] = short(src.n_frames)
         return rec
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
@@ -662,8 +665,7 @@ def _recover_auto(src: FrameSource, params: RecoveryParams, progress: ProgressFn
     clip_snr = fast.diagnostics["estimated_snr_db"]
     used = int(fast.input["frames_used"])
     if used < 2 * AUTO_PROBE_FRAMES:  # a container that did not state its length
-        mode, why = "anchored", {"chosen": "anchored", "reason": (
-            f"auto: a short clip ({used} frames < {2 * AUTO_PROBE_FRAMES}): the exact path costs little")}
+        mode, why = "anchored", short(used)
     elif not clip_snr >= AUTO_FAST_SNR_DB:
         mode, why = "anchored", {"chosen": "anchored", "estimated_snr_db_fast": round(clip_snr, 2), "reason": (
             f"auto: a weak signal (the fast path's estimated SNR {clip_snr:.1f} dB < {AUTO_FAST_SNR_DB:g} dB): "
