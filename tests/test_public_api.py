@@ -55,7 +55,7 @@ PUBLIC = {
         "check_length", "check_texture", "input_facts", "prefetched", "resolve_rate", "run_on_source", "stream_motion",
     ],
     "vismic.outputs": [
-        "check_output_paths", "json_default",
+        "check_output_paths", "json_default", "output_paths", "save",
     ],
     "vismic.analysis.vibmap": [
         "DEFAULT_MAX_FRAMES", "VibrationMap", "auto_roi", "select_roi", "vibration_map",

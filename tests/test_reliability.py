@@ -886,7 +886,7 @@ def test_outputs_get_ordinary_permissions(small, tmp_path, capsys):
 
 
 def test_atomic_path_turns_os_errors_into_output_errors(tmp_path):
-    from vismic.io.audio import atomic_path
+    from vismic.io.atomic import atomic_path
 
     target = tmp_path / "x.json"
     with pytest.raises(OutputError, match="No space left"):
@@ -900,6 +900,29 @@ def test_atomic_path_turns_os_errors_into_output_errors(tmp_path):
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
     assert issubclass(OutputError, OSError) and issubclass(OutputError, VismicError)
+
+
+def test_atomic_files_rename_all_or_none_and_keep_input_errors(tmp_path):
+    from vismic.errors import VideoReadError
+    from vismic.io.atomic import AtomicFiles
+
+    with AtomicFiles() as out:
+        Path(out.stage(tmp_path / "a.txt")).write_text("a")
+        Path(out.stage(tmp_path / "b.json")).write_text("{}")
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".vismic-")) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json"]
+    with pytest.raises(OutputError, match=r"b\.json: No space left.*nothing was written"):
+        with AtomicFiles() as out:
+            Path(out.stage(tmp_path / "a.txt")).write_text("new")
+            out.stage(tmp_path / "b.json")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert (tmp_path / "a.txt").read_text() == "a"  # the old outputs stay as they were
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json"]
+    with pytest.raises(VideoReadError, match="cannot decode"):  # an input's error is not a write error
+        with AtomicFiles() as out:
+            out.stage(tmp_path / "c.wav")
+            raise VideoReadError("in.mp4: cannot decode frame 3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json"]
 
 
 def test_a_failed_save_leaves_no_partial_set_of_outputs(small, tmp_path, capsys, monkeypatch):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import tempfile
 import threading
 from collections.abc import Callable
 
@@ -35,6 +34,7 @@ import numpy as np
 import pyfftw
 
 from ._backends import cache_folder
+from .io.atomic import atomic_path
 
 __all__ = ["empty", "in_place", "learn", "save", "wisdom"]
 
@@ -106,14 +106,8 @@ def save() -> None:
         return
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".fftw-", dir=os.path.dirname(path))
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(w)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            fh.write(w)
     except OSError:
         return  # a read-only or full disk: plan again next time
     _state["saved"] = w

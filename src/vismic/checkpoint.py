@@ -21,7 +21,7 @@ import shutil
 import numpy as np
 
 from .errors import OutputError, ParameterError
-from .io.audio import atomic_path
+from .io.atomic import atomic_path
 
 __all__ = ["Checkpoint"]
 

@@ -1,15 +1,26 @@
-"""Where outputs go: every output path is checked against the inputs and against each other before
-any work starts (one rule for every command: recover, map, spectrum, mux, simulate, the web UI).
+"""Where outputs go and how a recovery is written.
+
+Every output path is checked against the inputs and against each other before any work starts (one
+rule for every command: recover, map, spectrum, mux, simulate, the web UI); :func:`save` writes a
+recovery's WAV at the true capture rate, a listenable copy at a standard rate, the JSON sidecar and
+optionally a spectrogram, all or nothing (:class:`vismic.io.atomic.AtomicFiles`, the one atomic
+writer).
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
+from typing import TYPE_CHECKING
 
 from .errors import ParameterError
+from .io.atomic import AtomicFiles
 
-__all__ = ["check_output_paths", "json_default"]
+if TYPE_CHECKING:  # params imports the estimators: too heavy for commands that only check paths
+    from .params import Recovery
+
+__all__ = ["check_output_paths", "json_default", "output_paths", "save"]
 
 
 def _same(a: str, b: str) -> bool:
@@ -85,3 +96,80 @@ def json_default(o: object) -> object:
     if isinstance(o, os.PathLike):
         return os.fspath(o)
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def output_paths(out_wav: str, *, spectrogram: str | bool | None = None) -> dict[str, str]:
+    """Where :func:`save` writes, given the main WAV (or FLAC) path.
+
+    ``spectrogram``: a PNG path, True for ``<stem>.png``, or None/False for no spectrogram.
+    """
+    stem, ext = os.path.splitext(out_wav)
+    ext = ".flac" if ext.lower() == ".flac" else ".wav"  # the listen copy in the same format
+    paths = {"wav": out_wav, "listen": stem + ".listen" + ext, "json": stem + ".json"}
+    if isinstance(spectrogram, str):
+        paths["spectrogram"] = spectrogram
+    elif spectrogram:
+        paths["spectrogram"] = stem + ".png"
+    return paths
+
+
+def save(
+    recovery: Recovery,
+    out_wav: str,
+    *,
+    force: bool = False,
+    listen_rate: int = 44100,
+    spectrogram: str | bool | None = None,
+    float_wav: bool = False,
+) -> dict[str, str]:
+    """Write the WAV at the capture rate, a listenable copy, the JSON sidecar and a spectrogram.
+
+    All or nothing: every file is staged by :class:`~vismic.io.atomic.AtomicFiles` and renamed only
+    once all are complete, so a crash never leaves a partial set. Existing outputs are refused
+    unless ``force``.
+
+    Returns
+    -------
+    dict
+        The paths written (``wav``, ``listen``, ``json`` and ``spectrogram`` if drawn).
+    """
+    # lazily: check_output_paths and json_default serve light commands (scipy.signal, soxr, soundfile)
+    from .denoise import normalize_to
+    from .io.audio import check_writable, resample, write_wav
+
+    paths = output_paths(out_wav, spectrogram=spectrogram)
+    if recovery.input.get("path"):
+        check_output_paths(recovery.input["path"], dict(paths))
+    for p in paths.values():
+        check_writable(p, force=force)
+    if listen_rate <= 0:
+        raise ParameterError(f"listen_rate={listen_rate} must be > 0 Hz")
+    fmt = "FLAC" if paths["wav"].lower().endswith(".flac") else "WAV"
+    if fmt == "FLAC" and float_wav:
+        raise ParameterError("FLAC holds integer samples: drop --float (float_wav) or write a .wav")
+    suffix = "." + fmt.lower()
+    with AtomicFiles() as out:
+        stored = write_wav(out.stage(paths["wav"], suffix), recovery.audio, rate=recovery.rate,
+                           subtype="PCM_24" if fmt == "FLAC" else "FLOAT" if float_wav else "PCM_16",
+                           force=True, container=fmt)
+        listen = resample(recovery.audio, rate_in=recovery.rate, rate_out=listen_rate)
+        # the recovery's level again (resampling moves the peak); the default is the former rule exactly
+        listen, _ = normalize_to(listen, recovery.params.normalize, recovery.params.level_db)
+        write_wav(out.stage(paths["listen"], suffix), listen, rate=listen_rate, subtype="PCM_16", force=True,
+                  container=fmt)
+        if "spectrogram" in paths:
+            from .plot import save_spectrogram  # matplotlib: only when a spectrogram is asked for
+
+            save_spectrogram(recovery, out.stage(paths["spectrogram"], ".png"))
+        side = recovery.sidecar()
+        side["outputs"] = dict(paths)
+        side["wav_header_rate"] = stored
+        if stored != recovery.rate:
+            side["warnings"] = side["warnings"] + [
+                f"WAV headers hold integer rates: {paths['wav']} says {stored} Hz, the true rate is "
+                f"{recovery.rate:g} Hz"
+            ]
+        side["listen_rate"] = listen_rate
+        with open(out.stage(paths["json"], ".json"), "w") as fh:
+            json.dump(side, fh, indent=2, default=json_default)
+    return paths

@@ -64,7 +64,7 @@ def spectrum(x: np.ndarray, *, rate: float, ax=None, n_peaks: int = 3):
 
 def save_spectrogram(recovery, path: str) -> str:
     """Spectrogram PNG of a :class:`~vismic.pipeline.Recovery` (raw fused signal and final audio)."""
-    from .io.audio import atomic_path
+    from .io.atomic import atomic_path
 
     plt = _pyplot()
     fig, axes = plt.subplots(3, 1, figsize=(9, 9), constrained_layout=True,
@@ -209,7 +209,7 @@ def vibration_map(vmap, ax=None, quantity: str = "snr_db", *, roi=None, alpha: f
 
 def save_vibration_map(vmap, path: str, *, roi=None) -> str:
     """PNG of a vibration map: SNR and RMS motion per tile over the first frame (written atomically)."""
-    from .io.audio import atomic_path
+    from .io.atomic import atomic_path
 
     plt = _pyplot()
     x0, y0, w, h = vmap.roi
@@ -277,7 +277,7 @@ def motion_spectrum(spec, ax=None, *, peaks=None, floor=None, regions: bool = Tr
 
 def save_motion_spectrum(spec, path: str, *, peaks=None, floor=None, title: str | None = None) -> str:
     """PNG of a motion spectrum with its peaks (written atomically)."""
-    from .io.audio import atomic_path
+    from .io.atomic import atomic_path
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)

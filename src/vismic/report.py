@@ -376,7 +376,8 @@ def write_report(
         The file cannot be written.
     """
     from .errors import ParameterError
-    from .io.audio import atomic_path, check_writable
+    from .io.atomic import atomic_path
+    from .io.audio import check_writable
 
     path = os.fspath(path)
     if not path.lower().endswith((".html", ".htm")):

@@ -400,7 +400,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, obj: dict) -> None:
-    from ..io.audio import atomic_path
+    from ..io.atomic import atomic_path
 
     with atomic_path(path, suffix=".json") as tmp:
         with open(tmp, "w") as fh:
@@ -580,7 +580,8 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
     from ..analysis.spectra import modal_peaks, motion_spectrum, noise_floor, peaks_csv
     from ..analysis.vibmap import select_roi, vibration_map
     from ..io import open_source, parse_roi
-    from ..io.audio import atomic_path, check_writable
+    from ..io.atomic import atomic_path
+    from ..io.audio import check_writable
     from ..plot import save_motion_spectrum
 
     out = _analysis_output(a, "spectrum")

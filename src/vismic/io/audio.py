@@ -1,7 +1,7 @@
 """Writing recovered audio: the native-rate WAV, and a listenable copy at a standard rate.
 
 Every output is written to a hidden temp file in the destination folder, flushed to disk and then
-renamed over the destination (:class:`atomic_path`), so a crash, Ctrl-C or a full disk never leaves a
+renamed over the destination (:func:`vismic.io.atomic.atomic_path`), so a crash, Ctrl-C or a full disk never leaves a
 half-written file: an output is either complete or absent.  Failures to write raise
 :class:`~vismic.errors.OutputError` (an ``OSError``) naming the file and the reason.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 
 import numpy as np
 
 from ..errors import OutputError, OutputExistsError, ParameterError, VideoReadError
+from .atomic import atomic_path
 
-__all__ = ["write_wav", "resample", "atomic_path", "check_writable", "MAX_WAV_RATE", "MAX_FLAC_RATE", "MAX_RESAMPLED"]
+__all__ = ["write_wav", "resample", "check_writable", "MAX_WAV_RATE", "MAX_FLAC_RATE", "MAX_RESAMPLED"]
 
 #: largest rate a WAV header holds (a signed 32-bit field in libsndfile)
 MAX_WAV_RATE = 2**31 - 1
@@ -24,10 +24,6 @@ MAX_WAV_RATE = 2**31 - 1
 MAX_FLAC_RATE = 655_350
 #: largest resampled signal :func:`resample` makes (2**28 float64 samples = 2 GiB)
 MAX_RESAMPLED = 2**28
-
-
-def _why(exc: OSError) -> str:
-    return exc.strerror or str(exc) or exc.__class__.__name__
 
 
 def check_writable(path: str, *, force: bool) -> None:
@@ -42,71 +38,6 @@ def check_writable(path: str, *, force: bool) -> None:
         raise OutputExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {folder} is not writable (permission denied); choose another -o path")
-
-
-def _umask() -> int:
-    """The process umask, read from /proc where possible (``os.umask`` must set it to read it)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-class atomic_path:
-    """Context manager yielding a temp path beside ``path``; renamed onto ``path`` on success.
-
-    On success the temp file is flushed to disk (``fsync``), given the usual permissions
-    (``0o666`` less the umask; :func:`tempfile.mkstemp` makes ``0o600`` files) and renamed over
-    ``path``.  On any failure, Ctrl-C included, the temp file is removed and ``path`` is left as it
-    was.  ``OSError`` (disk full, permission denied, ...) is raised as
-    :class:`~vismic.errors.OutputError` naming ``path``.
-    """
-
-    def __init__(self, path: str, suffix: str | None = None) -> None:
-        self.path = os.path.abspath(path)
-        self.suffix = suffix if suffix is not None else os.path.splitext(path)[1]
-        self.tmp: str | None = None
-
-    def __enter__(self) -> str:
-        try:
-            fd, self.tmp = tempfile.mkstemp(prefix=".vismic-", suffix=self.suffix, dir=os.path.dirname(self.path))
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {_why(exc)}") from exc
-        os.close(fd)
-        return self.tmp
-
-    def _discard(self) -> None:
-        if self.tmp is not None:
-            try:
-                os.remove(self.tmp)
-            except OSError:
-                pass
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._discard()
-            if isinstance(exc, OSError) and not isinstance(exc, OutputError):
-                raise OutputError(f"cannot write {self.path}: {_why(exc)}") from exc
-            return
-        try:
-            fd = os.open(self.tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.chmod(self.tmp, 0o666 & ~_umask())
-            os.replace(self.tmp, self.path)
-        except BaseException as exc2:
-            self._discard()
-            if isinstance(exc2, OSError):
-                raise OutputError(f"cannot write {self.path}: {_why(exc2)}") from exc2
-            raise
 
 
 def read_audio(path: str) -> tuple[np.ndarray, float]:

@@ -290,8 +290,8 @@ def mux(
     """
     import av
 
+    from .atomic import atomic_path
     from .audio import check_writable
-    from .writers import temporary_path
 
     if timing not in TIMINGS:
         raise ParameterError(f"timing={timing!r} must be one of {TIMINGS}")
@@ -351,16 +351,11 @@ def mux(
         tb = vin.time_base
         start = vin.start_time if vin.start_time is not None else 0
         t0 = float(start * tb) if tb else 0.0
-        tmp = temporary_path(out)
-        try:
-            info = _write(inp, vin, tmp, fmt, acodec, plan, track, t0, renumber=renumber)
-        except av.error.FFmpegError as exc:  # never an "internal error": say what FFmpeg refused
-            raise OutputError(f"FFmpeg could not write {out}: {exc}; nothing was written") from exc
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(out) as tmp:
+            try:
+                info = _write(inp, vin, tmp, fmt, acodec, plan, track, t0, renumber=renumber)
+            except av.error.FFmpegError as exc:  # never an "internal error": say what FFmpeg refused
+                raise OutputError(f"FFmpeg could not write {out}: {exc}; nothing was written") from exc
     finally:
         inp.close()
     frames = info.pop("frames")

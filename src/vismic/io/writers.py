@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import uuid
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -34,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ParameterError
+from .atomic import atomic_path
 
-__all__ = ["write_video", "temporary_path", "VIDEO_SUFFIXES"]
+__all__ = ["write_video", "VIDEO_SUFFIXES"]
 
 #: suffix -> (PyAV container format, default codec)
 VIDEO_SUFFIXES: dict[str, tuple[str, str]] = {
@@ -49,16 +49,6 @@ _CODECS = ("ffv1", "libx264", "libx264rgb")
 _MAX_NOMINAL_RATE = {"matroska": 1000, "avi": 1000}
 #: codec / pixel-format pairs that subsample chroma and so need even frame sizes
 _NEEDS_EVEN = {("libx264", "yuv420p"), ("libx264", "yuv422p")}
-
-
-def temporary_path(path: str | os.PathLike[str]) -> Path:
-    """A unique hidden name beside ``path`` (same folder, same suffix) for an atomic write.
-
-    Write there, then ``os.replace(tmp, path)``. The file is created by whoever writes it,
-    so it gets the usual permissions (unlike :func:`tempfile.mkstemp`'s 0600).
-    """
-    path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
 def _nominal_rate(rate: float, fmt: str) -> Fraction:
@@ -149,64 +139,62 @@ def write_video(
                "libx264rgb": {"qp": "0", "preset": "veryfast"}}[codec]
     nominal = _nominal_rate(true_rate, fmt)
 
-    tmp = temporary_path(path)
     container = None
     n = 0
     shape: tuple[int, int] | None = None
-    try:
-        container = av.open(tmp, mode="w", format=fmt)
-        container.metadata["comment"] = (
-            f"vismic: true frame rate {true_rate!r} Hz; the container rate is nominal"
-        )
-        container.metadata["VISMIC_RATE"] = repr(true_rate)
-        stream = None
-        for arr in batches:
-            arr = np.asarray(arr)
-            if arr.ndim == 2:
-                arr = arr[None]
-            if arr.ndim != 3:
-                raise InputError(f"frames must be (n, rows, cols) arrays, got shape {arr.shape}")
-            if arr.dtype != dtype:
-                raise ParameterError(f"frames of dtype {arr.dtype} do not match bits={bits}; give {dtype} "
-                                     "frames (or set bits to match)")
-            if arr.shape[0] == 0:
-                continue
+    with atomic_path(path) as tmp:
+        try:
+            container = av.open(tmp, mode="w", format=fmt)
+            container.metadata["comment"] = (
+                f"vismic: true frame rate {true_rate!r} Hz; the container rate is nominal"
+            )
+            container.metadata["VISMIC_RATE"] = repr(true_rate)
+            stream = None
+            for arr in batches:
+                arr = np.asarray(arr)
+                if arr.ndim == 2:
+                    arr = arr[None]
+                if arr.ndim != 3:
+                    raise InputError(f"frames must be (n, rows, cols) arrays, got shape {arr.shape}")
+                if arr.dtype != dtype:
+                    raise ParameterError(f"frames of dtype {arr.dtype} do not match bits={bits}; give {dtype} "
+                                         "frames (or set bits to match)")
+                if arr.shape[0] == 0:
+                    continue
+                if stream is None:
+                    shape = (int(arr.shape[1]), int(arr.shape[2]))
+                    if (codec, pix_fmt) in _NEEDS_EVEN and (shape[0] % 2 or shape[1] % 2):
+                        raise ParameterError(f"{codec} with {pix_fmt} needs even frame sizes, got {shape[0]} x "
+                                             f"{shape[1]}; crop to {shape[0] // 2 * 2} x {shape[1] // 2 * 2} "
+                                             "or write .mkv (FFV1)")
+                    stream = container.add_stream(codec, rate=nominal, options=options)
+                    stream.width, stream.height = shape[1], shape[0]
+                    stream.pix_fmt = pix_fmt
+                    stream.codec_context.thread_count = 0
+                elif arr.shape[1:] != shape:
+                    raise InputError(f"frame size changed from {shape} to {arr.shape[1:]} at frame {n}")
+                if deep and bits < 16 and int(arr.max()) >= 2**bits:
+                    raise ParameterError(f"frame {n} holds values >= 2**{bits}; set bits to the true depth")
+                for frame in arr:
+                    if pix_fmt == "rgb24":
+                        vf = av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=-1), format="rgb24")
+                    else:
+                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=pix_fmt)
+                    vf.pts = n
+                    for packet in stream.encode(vf):
+                        container.mux(packet)
+                    n += 1
             if stream is None:
-                shape = (int(arr.shape[1]), int(arr.shape[2]))
-                if (codec, pix_fmt) in _NEEDS_EVEN and (shape[0] % 2 or shape[1] % 2):
-                    raise ParameterError(f"{codec} with {pix_fmt} needs even frame sizes, got {shape[0]} x "
-                                         f"{shape[1]}; crop to {shape[0] // 2 * 2} x {shape[1] // 2 * 2} "
-                                         "or write .mkv (FFV1)")
-                stream = container.add_stream(codec, rate=nominal, options=options)
-                stream.width, stream.height = shape[1], shape[0]
-                stream.pix_fmt = pix_fmt
-                stream.codec_context.thread_count = 0
-            elif arr.shape[1:] != shape:
-                raise InputError(f"frame size changed from {shape} to {arr.shape[1:]} at frame {n}")
-            if deep and bits < 16 and int(arr.max()) >= 2**bits:
-                raise ParameterError(f"frame {n} holds values >= 2**{bits}; set bits to the true depth")
-            for frame in arr:
-                if pix_fmt == "rgb24":
-                    vf = av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=-1), format="rgb24")
-                else:
-                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=pix_fmt)
-                vf.pts = n
-                for packet in stream.encode(vf):
-                    container.mux(packet)
-                n += 1
-        if stream is None:
-            raise InputError(f"no frames to write to {str(path)!r}")
-        for packet in stream.encode(None):
-            container.mux(packet)
-        container.close()
-        container = None
-        os.replace(tmp, path)
-    except BaseException:
-        if container is not None:
-            with contextlib.suppress(Exception):  # already failing: the original error matters
-                container.close()
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                raise InputError(f"no frames to write to {str(path)!r}")
+            for packet in stream.encode(None):
+                container.mux(packet)
+            container.close()
+            container = None
+        except BaseException:
+            if container is not None:
+                with contextlib.suppress(Exception):  # already failing: the original error matters
+                    container.close()
+            raise
     assert shape is not None
     return {
         "path": str(path),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, OutputExistsError
+from ..io.atomic import atomic_path
 from ._common import (
     _bad,
 )
@@ -73,7 +74,7 @@ def render(
     """
     import soundfile as sf
 
-    from ..io.writers import temporary_path, write_video
+    from ..io.writers import write_video
 
     video_path = Path(video_path)
     truth = Path(truth_path) if truth_path is not None else video_path.with_suffix(".truth.wav")
@@ -98,14 +99,9 @@ def render(
     else:
         video_info = write_video(video_path, batches(), rate=scene.rate, codec=codec, bits=scene.bits)
 
-    tmp = temporary_path(truth)
-    try:
+    with atomic_path(truth) as tmp:
         sf.write(tmp, scene.truth().astype(np.float32), max(1, round(scene.rate)),
                  subtype="FLOAT", format="WAV")
-        os.replace(tmp, truth)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     crb = {k: _json_float(v) for k, v in scene.cramer_rao().items()}
     meta = scene.to_dict()
     meta.update(
@@ -121,10 +117,7 @@ def render(
 
 
 def _write_npy(path: Path, batches: Iterator[np.ndarray], shape: tuple[int, ...], dtype: np.dtype) -> dict:
-    from ..io.writers import temporary_path
-
-    tmp = temporary_path(path)
-    try:
+    with atomic_path(path) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         i = 0
         for frames in batches:
@@ -134,9 +127,5 @@ def _write_npy(path: Path, batches: Iterator[np.ndarray], shape: tuple[int, ...]
             raise InputError(f"got {i} frames, expected {shape[0]}")
         mm.flush()
         del mm
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return {"path": str(path), "format": "npy", "dtype": str(np.dtype(dtype)), "n_frames": shape[0],
             "rows": shape[1], "cols": shape[2], "lossless": True}

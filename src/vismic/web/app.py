@@ -457,7 +457,7 @@ class WebState:
                 else:  # only the drawing function: a figure of our own (no pyplot state)
                     from matplotlib.figure import Figure
 
-                    from ..io.audio import atomic_path
+                    from ..io.atomic import atomic_path
 
                     fig = Figure(figsize=(6.4, 5.2), layout="constrained")
                     plot.vibration_map(vmap, ax=fig.add_subplot())
@@ -514,6 +514,8 @@ class WebState:
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload:
             raise ApiError(413, f"{name} is {int(declared) / 1e6:.1f} MB; uploads are limited to {limit_text} "
                                 "(restart with --max-upload-mb, or put the video in the served folder)")
+        # An upload is an input being received, not an output: its final name is picked only once it
+        # is complete and readable, so it is staged here rather than by vismic.io.atomic.
         fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=ext, dir=self.upload_dir)
         try:
             size = 0
