@@ -89,6 +89,7 @@ import scipy.optimize
 import scipy.signal
 import soxr
 
+from ._validation import check_int, check_number
 from .errors import MissingDependencyError, ParameterError
 
 __all__ = [
@@ -159,23 +160,13 @@ def _nonconstant(arr: FloatArray, name: str) -> None:
 
 def _positive(value: Any, name: str) -> float:
     """Return ``value`` as a finite float > 0 or raise :class:`ParameterError`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(f"{name}={value!r} is not a number; pass a finite number > 0")
-    out = float(value)
-    if not math.isfinite(out) or out <= 0.0:
-        raise ParameterError(f"{name}={value!r} is invalid; pass a finite number > 0")
-    return out
+    return check_number(name, value, lo=0.0, lo_open=True, fix="pass a finite number > 0")
 
 
 def _int_at_least(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise ParameterError(f"{name}={value!r} is not an integer; pass an integer >= {low}")
-    if int(value) < low:
-        raise ParameterError(f"{name}={value!r} is too small; pass an integer >= {low}")
-    return int(value)
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)  # 3.0 is taken as 3
+    return check_int(name, value, low, fix=f"pass an integer >= {low}")
 
 
 def _max_lag(max_lag: Any) -> int | None:

@@ -7,13 +7,13 @@ bottom-to-top). :class:`RowTiming` holds it; :func:`row_times` gives every row's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._validation import check_number
 from ..errors import ParameterError
 
 READOUTS = ("down", "up")
@@ -26,17 +26,8 @@ READOUT_FIT_TOL = 2e-3
 
 def _num(name: str, value: Any, *, positive: bool = True, allow_zero: bool = False, unit: str, fix: str) -> float:
     """A finite float, > 0 (or >= 0), else a ParameterError naming the parameter, value and fix."""
-    try:
-        ok = not isinstance(value, bool) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        ok = False
-    if ok and positive:
-        v = float(value)
-        ok = v >= 0 if allow_zero else v > 0
-    if not ok:
-        rule = "a finite number" + ((" >= 0" if allow_zero else " > 0") if positive else "")
-        raise ParameterError(f"{name}={value!r} must be {rule} {unit}; {fix}")
-    return float(value)
+    return check_number(name, value, lo=0.0 if positive else None, lo_open=positive and not allow_zero, unit=unit,
+                        fix=fix)
 
 
 @dataclass(frozen=True)

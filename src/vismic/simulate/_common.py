@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
-from ..errors import ParameterError
+from .._validation import bad, check_number
 
 MODES = ("rigid", "membrane", "halves", "halves-in-phase")
 #: Largest number of distinct mode values rendered exactly by compositing Fourier shifts.
@@ -23,15 +23,6 @@ def _workers() -> int:
     return os.cpu_count() or 1
 
 
-def _bad(name: str, value: Any, must: str, fix: str) -> ParameterError:
-    """A ParameterError naming the parameter, its value, the rule and the fix."""
-    if isinstance(value, np.ndarray):
-        shown = f"array of shape {value.shape}, dtype {value.dtype}"
-    else:
-        shown = repr(value)
-    return ParameterError(f"{name}={shown} {must}; {fix}")
-
-
 def _check_shape(name: str, shape: Any, minimum: int = 4) -> tuple[int, int]:
     try:
         rows, cols = (int(v) for v in shape)
@@ -39,7 +30,7 @@ def _check_shape(name: str, shape: Any, minimum: int = 4) -> tuple[int, int]:
     except (TypeError, ValueError):
         ok = False
     if not ok or rows < minimum or cols < minimum:
-        raise _bad(name, shape, f"must be (rows, cols), two integers >= {minimum}",
+        raise bad(name, shape, f"must be (rows, cols), two integers >= {minimum}",
                    f"give e.g. {name}=(256, 256)")
     return rows, cols
 
@@ -50,40 +41,19 @@ def _check_rate(rate: Any, name: str = "rate") -> float:
     except (TypeError, ValueError):
         r = float("nan")
     if not math.isfinite(r) or r <= 0:
-        raise _bad(name, rate, "must be a finite frame rate > 0 in Hz", "give e.g. rate=2200.0")
+        raise bad(name, rate, "must be a finite frame rate > 0 in Hz", "give e.g. rate=2200.0")
     return r
-
-
-def _finite(name: str, value: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-            hi_open: bool = False, fix: str) -> float:
-    """``float(value)`` if it is a finite number within the bounds, else ParameterError naming ``name``."""
-    try:
-        ok = not isinstance(value, bool | np.bool_) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        ok = False
-    if ok:
-        v = float(value)
-        ok = not (lo is not None and (v < lo or (lo_open and v == lo)))
-        ok = ok and not (hi is not None and (v > hi or (hi_open and v == hi)))
-    if not ok:
-        if hi is None:
-            bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo:g}"
-        else:
-            bound = (f" in {'(' if lo_open else '['}{lo if lo is not None else '-inf'}, "
-                     f"{hi}{')' if hi_open else ']'}")
-        raise _bad(name, value, f"must be a finite number{bound}", fix)
-    return float(value)
 
 
 def _check_texture(texture: Any, name: str = "texture") -> np.ndarray:
     """A read-only float64 copy of a 2-D texture with values in [0, 1]."""
     tex = np.asarray(texture)
     if tex.ndim != 2 or not np.issubdtype(tex.dtype, np.number) or min(tex.shape) < 4:
-        raise _bad(name, tex, "must be a 2-D numeric array of at least 4 x 4",
+        raise bad(name, tex, "must be a 2-D numeric array of at least 4 x 4",
                    "use make_texture('pink', (256, 256)) or load_texture(path, shape)")
     tex = tex.astype(np.float64)
     if not np.all(np.isfinite(tex)) or tex.min() < -1e-6 or tex.max() > 1 + 1e-6:
-        raise _bad(name, tex, f"must hold finite values in [0, 1] (found {np.nanmin(tex):.4g} .. "
+        raise bad(name, tex, f"must hold finite values in [0, 1] (found {np.nanmin(tex):.4g} .. "
                    f"{np.nanmax(tex):.4g})", "rescale it, e.g. (t - t.min()) / (t.max() - t.min())")
     tex.setflags(write=False)
     return tex
@@ -94,35 +64,21 @@ def _check_sound(sound: Any, *, min_samples: int, what: str, fix: str) -> np.nda
     snd = np.asarray(sound)
     if snd.ndim != 1 or snd.size < min_samples or not np.issubdtype(snd.dtype, np.number) \
             or np.iscomplexobj(snd) or not np.all(np.isfinite(snd)):
-        raise _bad("sound", snd, f"must be a 1-D real finite array of >= {min_samples} samples{what}", fix)
+        raise bad("sound", snd, f"must be a 1-D real finite array of >= {min_samples} samples{what}", fix)
     snd = snd.astype(np.float64)
     if not np.any(snd != 0):
-        raise _bad("sound", snd, "is silent (all zeros)", "use a sound with nonzero RMS; set rms_px=0 "
+        raise bad("sound", snd, "is silent (all zeros)", "use a sound with nonzero RMS; set rms_px=0 "
                    "for a static scene")
     snd.setflags(write=False)
     return snd
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise _bad(name, value, "must be True or False", f"use {name}=True")
-    return bool(value)
-
-
-def _check_int(name: str, value: Any, lo: int, hi: int | None, fix: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value < lo \
-            or (hi is not None and value > hi):
-        must = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
-        raise _bad(name, value, f"must be {must}", fix)
-    return int(value)
-
-
 def _check_intensity(contrast: Any, mean: Any) -> tuple[float, float]:
     """``(contrast, mean)`` such that ``mean +- contrast/2`` stays inside [0, 1]."""
-    c = _finite("contrast", contrast, lo=0.0, hi=1.0, fix="use e.g. contrast=0.8")
-    mu = _finite("mean", mean, lo=0.0, hi=1.0, fix="use e.g. mean=0.5")
+    c = check_number("contrast", contrast, lo=0.0, hi=1.0, fix="use e.g. contrast=0.8")
+    mu = check_number("mean", mean, lo=0.0, hi=1.0, fix="use e.g. mean=0.5")
     if mu - c / 2 < -1e-12 or mu + c / 2 > 1 + 1e-12:
-        raise _bad("contrast", c, f"with mean={mu} maps the texture to [{mu - c / 2:g}, {mu + c / 2:g}], "
+        raise bad("contrast", c, f"with mean={mu} maps the texture to [{mu - c / 2:g}, {mu + c / 2:g}], "
                    "outside [0, 1]", "lower contrast or move mean towards 0.5")
     return c, mu
 
@@ -131,12 +87,12 @@ def _check_mode(mode: Any, shape: tuple[int, int]) -> str | np.ndarray:
     """A mode name, or a read-only float64 array of the frame's shape."""
     if isinstance(mode, str):
         if mode not in MODES:
-            raise _bad("mode", mode, f"is not one of {MODES} or an array", 'use mode="rigid"')
+            raise bad("mode", mode, f"is not one of {MODES} or an array", 'use mode="rigid"')
         return mode
     m = np.asarray(mode)
     if m.shape != tuple(shape) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m) \
             or not np.all(np.isfinite(m)):
-        raise _bad("mode", m, f"must be one of {MODES} or a finite real array of shape {tuple(shape)}",
+        raise bad("mode", m, f"must be one of {MODES} or a finite real array of shape {tuple(shape)}",
                    "give a mode array matching shape")
     m = m.astype(np.float64)
     m.setflags(write=False)

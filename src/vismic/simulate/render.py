@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._typing import ProgressFn
+from .._validation import bad
 from ..errors import InputError, OutputExistsError
 from ..io.atomic import atomic_path
-from ._common import (
-    _bad,
-)
 from .scene import (
     Scene,
 )
@@ -30,7 +29,7 @@ def render(
     video_path: str | os.PathLike[str],
     *,
     truth_path: str | os.PathLike[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     codec: str | None = None,
     batch: int = 64,
     force: bool = False,
@@ -79,7 +78,7 @@ def render(
     video_path = Path(video_path)
     truth = Path(truth_path) if truth_path is not None else video_path.with_suffix(".truth.wav")
     if truth.resolve() == video_path.resolve():
-        raise _bad("truth_path", str(truth), "is the video path", "give another file name")
+        raise bad("truth_path", str(truth), "is the video path", "give another file name")
     for p in (video_path, truth):
         if p.exists() and not force:
             raise OutputExistsError(f"{str(p)!r} exists; pass force=True to overwrite it")

@@ -11,19 +11,16 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
+from .._validation import bad, check_bool, check_int, check_number
 from ._common import (
     _TAYLOR_MAX_ORDER,
     _TAYLOR_TOL,
-    _bad,
-    _check_bool,
-    _check_int,
     _check_intensity,
     _check_mode,
     _check_rate,
     _check_shape,
     _check_sound,
     _check_texture,
-    _finite,
     _workers,
     _zero_nyquist,
 )
@@ -150,39 +147,39 @@ flicker_hz, contrast, mean, seed
         setf("fps", _check_rate(self.fps, "fps"))
         setf("shape", _check_shape("shape", self.shape))
         rows, cols = self.shape
-        d = _finite("line_delay", self.line_delay, lo=0.0, lo_open=True,
+        d = check_number("line_delay", self.line_delay, lo=0.0, lo_open=True,
                     fix="give the row-to-row readout delay in seconds, e.g. line_delay=16.15e-6")
         setf("line_delay", d)
         period = 1.0 / self.fps
         if rows * d > period * (1 + _READOUT_FIT_TOL):
-            raise _bad("line_delay", d, f"makes the readout of {rows} rows ({rows * d * 1e3:.4g} ms) longer than "
+            raise bad("line_delay", d, f"makes the readout of {rows} rows ({rows * d * 1e3:.4g} ms) longer than "
                        f"the frame period 1/fps = {period * 1e3:.4g} ms",
                        f"use line_delay <= {period / rows:.4g} s or fewer rows")
-        e = _finite("exposure", self.exposure, lo=0.0, fix="give the exposure in seconds, e.g. exposure=1/2000")
+        e = check_number("exposure", self.exposure, lo=0.0, fix="give the exposure in seconds, e.g. exposure=1/2000")
         if e > period * (1 + 1e-12):
-            raise _bad("exposure", e, f"exceeds the frame period 1/fps = {period:.4g} s",
+            raise bad("exposure", e, f"exceeds the frame period 1/fps = {period:.4g} s",
                        f"use exposure <= {period:.4g} s")
         setf("exposure", e)
         if self.readout not in READOUTS:
-            raise _bad("readout", self.readout, f"is not one of {READOUTS}", 'use readout="down"')
-        setf("start_time", _finite("start_time", self.start_time, lo=0.0,
+            raise bad("readout", self.readout, f"is not one of {READOUTS}", 'use readout="down"')
+        setf("start_time", check_number("start_time", self.start_time, lo=0.0,
                                    fix="give a time >= 0 s on the sound's clock"))
-        setf("rms_px", _finite("rms_px", self.rms_px, lo=0.0, fix="give the RMS motion in pixels, e.g. 0.05"))
-        setf("direction_deg", _finite("direction_deg", self.direction_deg, fix="give an angle in degrees"))
-        setf("noise_sigma", _finite("noise_sigma", self.noise_sigma, lo=0.0,
+        setf("rms_px", check_number("rms_px", self.rms_px, lo=0.0, fix="give the RMS motion in pixels, e.g. 0.05"))
+        setf("direction_deg", check_number("direction_deg", self.direction_deg, fix="give an angle in degrees"))
+        setf("noise_sigma", check_number("noise_sigma", self.noise_sigma, lo=0.0,
                                     fix="give the read noise in 8-bit grey levels, e.g. 2.0"))
-        setf("shot_noise", _check_bool("shot_noise", self.shot_noise))
-        setf("full_well", _finite("full_well", self.full_well, lo=0.0, lo_open=True,
+        setf("shot_noise", check_bool("shot_noise", self.shot_noise))
+        setf("full_well", check_number("full_well", self.full_well, lo=0.0, lo_open=True,
                                   fix="give electrons at white, e.g. 10000"))
-        setf("bits", _check_int("bits", self.bits, 1, 16, "use bits=8 or bits=16"))
-        setf("flicker", _finite("flicker", self.flicker, lo=0.0, hi=1.0, hi_open=True,
+        setf("bits", check_int("bits", self.bits, 1, 16, fix="use bits=8 or bits=16"))
+        setf("flicker", check_number("flicker", self.flicker, lo=0.0, hi=1.0, hi_open=True,
                                 fix="give a relative amplitude in [0, 1), e.g. 0.05"))
-        setf("flicker_hz", _finite("flicker_hz", self.flicker_hz, lo=0.0, lo_open=True,
+        setf("flicker_hz", check_number("flicker_hz", self.flicker_hz, lo=0.0, lo_open=True,
                                    fix="give the flicker frequency in Hz, e.g. 120"))
         c, mu = _check_intensity(self.contrast, self.mean)
         setf("contrast", c)
         setf("mean", mu)
-        setf("seed", _check_int("seed", self.seed, 0, None, "use e.g. seed=0"))
+        setf("seed", check_int("seed", self.seed, 0, fix="use e.g. seed=0"))
         setf("mode", _check_mode(self.mode, (rows, cols)))
 
         # frames the sound covers: the last row read in the last frame must end its exposure in time
@@ -192,25 +189,25 @@ flicker_hz, contrast, mean, seed
         avail = int(math.floor((last_sample - self.start_time - span) * self.fps + 1e-9)) + 1
         if self.n_frames is None:
             if avail < 2:
-                raise _bad("sound", snd, f"covers {last_sample:.4g} s, too short for 2 frames at {self.fps:g} fps "
+                raise bad("sound", snd, f"covers {last_sample:.4g} s, too short for 2 frames at {self.fps:g} fps "
                            f"(each frame needs {span:.4g} s of readout and exposure)", "give a longer sound")
             setf("n_frames", avail)
         else:
             nf = self.n_frames
             if isinstance(nf, bool) or not isinstance(nf, int | np.integer) or nf < 1:
-                raise _bad("n_frames", nf, "must be an integer >= 1 or None", "use e.g. n_frames=60")
+                raise bad("n_frames", nf, "must be an integer >= 1 or None", "use e.g. n_frames=60")
             if nf > avail:
-                raise _bad("n_frames", nf, f"needs more sound than given ({avail} frames fit)",
+                raise bad("n_frames", nf, f"needs more sound than given ({avail} frames fit)",
                            f"use n_frames <= {avail} or a longer sound")
             setf("n_frames", int(nf))
         need_r, need_c = self.texture_shape_needed
         if tex.shape[0] < need_r or tex.shape[1] < need_c:
-            raise _bad("texture", tex, f"is too small for {rows} x {cols} frames (needs >= {need_r} x {need_c})",
+            raise bad("texture", tex, f"is too small for {rows} x {cols} frames (needs >= {need_r} x {need_c})",
                        f"use make_texture(kind, ({need_r}, {need_c}))")
         if self.object_mask is not None:
             m = np.asarray(self.object_mask, dtype=np.float64)
             if m.shape != (rows, cols) or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
-                raise _bad("object_mask", self.object_mask, f"must be an array of shape {(rows, cols)} with values "
+                raise bad("object_mask", self.object_mask, f"must be an array of shape {(rows, cols)} with values "
                            "in [0, 1]", "use object_rows_mask(shape, (0.15, 0.85))")
             m = m.copy()
             m.flags.writeable = False
@@ -218,7 +215,7 @@ flicker_hz, contrast, mean, seed
         if self.background is not None:
             bg = _check_texture(self.background, "background")
             if bg.shape[0] < rows or bg.shape[1] < cols:
-                raise _bad("background", bg, f"is smaller than the {rows} x {cols} frame",
+                raise bad("background", bg, f"is smaller than the {rows} x {cols} frame",
                            f"use make_texture(kind, ({rows}, {cols})) or larger")
             setf("background", bg)
 
@@ -359,12 +356,12 @@ flicker_hz, contrast, mean, seed
         stop = n if stop is None else stop
         for name, v in (("start", start), ("stop", stop), ("batch", batch)):
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise _bad(name, v, "must be an integer", f"give an int in [0, {n}]")
+                raise bad(name, v, "must be an integer", f"give an int in [0, {n}]")
         if not 0 <= start <= stop <= n:
-            raise _bad("start/stop", (start, stop), f"must satisfy 0 <= start <= stop <= n_frames={n}",
+            raise bad("start/stop", (start, stop), f"must satisfy 0 <= start <= stop <= n_frames={n}",
                        "pick a frame range inside the clip")
         if batch < 1:
-            raise _bad("batch", batch, "must be >= 1", "use e.g. batch=16")
+            raise bad("batch", batch, "must be >= 1", "use e.g. batch=16")
         return int(start), int(stop), int(batch)
 
     def clean_frames(self, *, start: int = 0, stop: int | None = None, batch: int = 16) -> Iterator[np.ndarray]:
@@ -406,7 +403,7 @@ class _RollingRenderer:
                 break
             order += 1
             if order > _TAYLOR_MAX_ORDER:
-                raise _bad("rms_px", scene.rms_px, f"is too large for rolling-shutter rendering (peak displacement "
+                raise bad("rms_px", scene.rms_px, f"is too large for rolling-shutter rendering (peak displacement "
                            f"{smax:.3g} px needs > {_TAYLOR_MAX_ORDER} Taylor terms)", "use rms_px <= ~0.3")
         self.order = order
         derivs = []

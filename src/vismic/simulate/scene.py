@@ -12,20 +12,17 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
+from .._validation import bad, check_bool, check_int, check_number
 from ._common import (
     _MAX_EXACT_GROUPS,
     _TAYLOR_MAX_ORDER,
     _TAYLOR_TOL,
-    _bad,
-    _check_bool,
-    _check_int,
     _check_intensity,
     _check_mode,
     _check_rate,
     _check_shape,
     _check_sound,
     _check_texture,
-    _finite,
     _workers,
     _zero_nyquist,
 )
@@ -156,7 +153,7 @@ class Scene:
 
         def real(name: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
                  hi_open: bool = False, fix: str) -> None:
-            setf(name, _finite(name, getattr(self, name), lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, fix=fix))
+            setf(name, check_number(name, getattr(self, name), lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, fix=fix))
 
         tex = _check_texture(self.texture)
         setf("texture", tex)
@@ -167,22 +164,22 @@ class Scene:
         real("direction_deg", fix="give an angle in degrees, e.g. 0 for horizontal")
         setf("shape", _check_shape("shape", self.shape))
         real("noise_sigma", 0.0, fix="give the read noise in 8-bit grey levels, e.g. 2.0 (0 = none)")
-        setf("shot_noise", _check_bool("shot_noise", self.shot_noise))
+        setf("shot_noise", check_bool("shot_noise", self.shot_noise))
         real("full_well", 0.0, lo_open=True, fix="give electrons at white, e.g. full_well=10000")
-        setf("bits", _check_int("bits", self.bits, 1, 16, "use bits=8 or bits=16"))
+        setf("bits", check_int("bits", self.bits, 1, 16, fix="use bits=8 or bits=16"))
         real("drift_px", fix="give the total drift in pixels, e.g. drift_px=2.0 (0 = none)")
         real("flicker", 0.0, 1.0, hi_open=True, fix="give a relative amplitude, e.g. flicker=0.01 (0 = none)")
         real("flicker_hz", 0.0, lo_open=True, fix="give the flicker frequency in Hz, e.g. flicker_hz=120")
         c, mu = _check_intensity(self.contrast, self.mean)
         setf("contrast", c)
         setf("mean", mu)
-        setf("seed", _check_int("seed", self.seed, 0, None, "use e.g. seed=0"))
+        setf("seed", check_int("seed", self.seed, 0, fix="use e.g. seed=0"))
         rows, cols = self.shape
         setf("mode", _check_mode(self.mode, (rows, cols)))
 
         need_r, need_c = self.texture_shape_needed
         if tex.shape[0] < need_r or tex.shape[1] < need_c:
-            raise _bad("texture", tex, f"is too small for {rows} x {cols} frames with a max displacement of "
+            raise bad("texture", tex, f"is too small for {rows} x {cols} frames with a max displacement of "
                        f"{self.max_displacement_px:.3g} px (needs >= {need_r} x {need_c})",
                        f"use make_texture(kind, ({need_r}, {need_c})) or "
                        f"load_texture(path, ({need_r}, {need_c})), or a smaller shape")
@@ -306,12 +303,12 @@ class Scene:
         stop = n if stop is None else stop
         for name, v in (("start", start), ("stop", stop), ("batch", batch)):
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise _bad(name, v, "must be an integer", f"give an int in [0, {n}]")
+                raise bad(name, v, "must be an integer", f"give an int in [0, {n}]")
         if not 0 <= start <= stop <= n:
-            raise _bad("start/stop", (start, stop), f"must satisfy 0 <= start <= stop <= n_frames={n}",
+            raise bad("start/stop", (start, stop), f"must satisfy 0 <= start <= stop <= n_frames={n}",
                        "pick a frame range inside the clip")
         if batch < 1:
-            raise _bad("batch", batch, "must be >= 1", "use e.g. batch=64")
+            raise bad("batch", batch, "must be >= 1", "use e.g. batch=64")
         return int(start), int(stop), int(batch)
 
     def clean_frames(
@@ -455,7 +452,7 @@ class _Renderer:
                 break
             order += 1
             if order > _TAYLOR_MAX_ORDER:
-                raise _bad("rms_px", self.scene.rms_px, "is too large for smooth-mode rendering (the Taylor "
+                raise bad("rms_px", self.scene.rms_px, "is too large for smooth-mode rendering (the Taylor "
                            f"series needs > {_TAYLOR_MAX_ORDER} terms; peak displacement {smax:.3g} px)",
                            "use rms_px <= ~0.2 with a smooth mode, or a piecewise-constant mode")
         self.order = order

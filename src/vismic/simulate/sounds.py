@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 
+from .._validation import bad
 from ..errors import VideoReadError
 from ._common import (
-    _bad,
     _check_rate,
 )
 
@@ -18,7 +18,7 @@ SOUND_NAMES = ("tone", "chirp", "melody", "noise")
 def _unit_rms(x: np.ndarray, what: str) -> np.ndarray:
     rms = float(np.sqrt(np.mean(np.square(x)))) if x.size else 0.0
     if not rms > 0:
-        raise _bad(what, x, "is silent (zero RMS)", "use a longer duration or another sound")
+        raise bad(what, x, "is silent (zero RMS)", "use a longer duration or another sound")
     return (x / rms).astype(np.float64)
 
 
@@ -64,25 +64,25 @@ def builtin_sound(
         above the Nyquist frequency or given for another sound.
     """
     if name not in SOUND_NAMES:
-        raise _bad("name", name, f"is not one of {SOUND_NAMES}", 'use e.g. name="tone"')
+        raise bad("name", name, f"is not one of {SOUND_NAMES}", 'use e.g. name="tone"')
     rate = _check_rate(rate)
     try:
         dur = float(duration)
     except (TypeError, ValueError):
         dur = float("nan")
     if not math.isfinite(dur) or dur <= 0:
-        raise _bad("duration", duration, "must be a finite time > 0 in seconds", "give e.g. duration=1.0")
+        raise bad("duration", duration, "must be a finite time > 0 in seconds", "give e.g. duration=1.0")
     n = round(dur * rate)
     if n < 2:
-        raise _bad("duration", duration, f"gives {n} sample(s) at rate={rate} Hz; at least 2 are needed",
+        raise bad("duration", duration, f"gives {n} sample(s) at rate={rate} Hz; at least 2 are needed",
                    f"use duration >= {2 / rate:.3g} s")
     if freq is not None and name != "tone":
-        raise _bad("freq", freq, f"applies only to name='tone', not {name!r}", "drop freq")
+        raise bad("freq", freq, f"applies only to name='tone', not {name!r}", "drop freq")
     t = np.arange(n) / rate
     if name == "tone":
         f = 440.0 if freq is None else freq
         if not (isinstance(f, int | float) and math.isfinite(f) and 0 < f < rate / 2):
-            raise _bad("freq", f, f"must be in (0, rate/2) = (0, {rate / 2:g}) Hz at rate={rate:g} Hz",
+            raise bad("freq", f, f"must be in (0, rate/2) = (0, {rate / 2:g}) Hz at rate={rate:g} Hz",
                        f"use freq < {rate / 2:g} or a higher rate")
         x = np.sin(2 * np.pi * f * t)
     elif name == "chirp":
@@ -167,9 +167,9 @@ def load_sound(path: str | os.PathLike[str], rate: float, *, duration: float | N
         x = soxr.resample(x, float(file_rate), rate, quality="VHQ")
     if duration is not None:
         if not (isinstance(duration, int | float) and math.isfinite(duration) and duration > 0):
-            raise _bad("duration", duration, "must be a time > 0 in seconds or None",
+            raise bad("duration", duration, "must be a time > 0 in seconds or None",
                        "give e.g. duration=2.0")
         x = x[: round(duration * rate)]
     if x.size < 2:
-        raise _bad("path", str(path), f"gives {x.size} sample(s) at rate={rate} Hz", "use a longer sound")
+        raise bad("path", str(path), f"gives {x.size} sample(s) at rate={rate} Hz", "use a longer sound")
     return _unit_rms(np.asarray(x, dtype=np.float64), "sound")

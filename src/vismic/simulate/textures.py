@@ -8,12 +8,11 @@ import os
 import numpy as np
 import scipy.fft as sfft
 
+from .._validation import bad, check_number
 from ..errors import VideoReadError
 from ._common import (
-    _bad,
     _check_shape,
     _check_texture,
-    _finite,
     _freq_grids,
     _minmax01,
     _square_wave,
@@ -54,7 +53,7 @@ def make_texture(kind: str = "pink", shape: tuple[int, int] = (256, 256), *, see
         Unknown ``kind`` or bad ``shape``.
     """
     if kind not in TEXTURE_KINDS:
-        raise _bad("kind", kind, f"is not one of {TEXTURE_KINDS}", 'use e.g. kind="pink"')
+        raise bad("kind", kind, f"is not one of {TEXTURE_KINDS}", 'use e.g. kind="pink"')
     rows, cols = _check_shape("shape", shape)
     if kind == "flat":
         return np.full((rows, cols), 0.5, dtype=np.float32)
@@ -107,7 +106,7 @@ def blur_texture(texture: np.ndarray, sigma: float) -> np.ndarray:
         A texture that is not 2-D or not finite, or a negative ``sigma``.
     """
     tex = _check_texture(texture)
-    s = _finite("sigma", sigma, lo=0.0, fix="give the blur in pixels, e.g. sigma=1.0")
+    s = check_number("sigma", sigma, lo=0.0, fix="give the blur in pixels, e.g. sigma=1.0")
     if s == 0:
         return tex.astype(np.float32, copy=True)
     rows, cols = tex.shape
@@ -130,11 +129,11 @@ def object_rows_mask(shape: tuple[int, int], rows: tuple[float, float], *, soft_
         1 on the object, 0 on the background.
     """
     h, w = _check_shape("shape", shape)
-    lo = _finite("rows[0]", rows[0], lo=0.0, hi=1.0, fix="give fractions of the height in [0, 1]")
-    hi = _finite("rows[1]", rows[1], lo=0.0, hi=1.0, fix="give fractions of the height in [0, 1]")
+    lo = check_number("rows[0]", rows[0], lo=0.0, hi=1.0, fix="give fractions of the height in [0, 1]")
+    hi = check_number("rows[1]", rows[1], lo=0.0, hi=1.0, fix="give fractions of the height in [0, 1]")
     if not hi > lo:
-        raise _bad("rows", rows, "must be (top, bottom) with top < bottom", "use e.g. rows=(0.15, 0.85)")
-    soft = max(_finite("soft_px", soft_px, lo=0.0, fix="use e.g. soft_px=1.5"), 1e-6)
+        raise bad("rows", rows, "must be (top, bottom) with top < bottom", "use e.g. rows=(0.15, 0.85)")
+    soft = max(check_number("soft_px", soft_px, lo=0.0, fix="use e.g. soft_px=1.5"), 1e-6)
     y = np.arange(h) + 0.5
     a = np.clip((y - lo * h) / soft + 0.5, 0, 1) * np.clip((hi * h - y) / soft + 0.5, 0, 1)
     return np.broadcast_to(a[:, None], (h, w)).copy()
@@ -199,7 +198,7 @@ def load_texture(
     if shape is not None:
         shape = _check_shape("shape", shape)
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-        raise _bad("scale", scale, "must be a finite factor > 0", "use e.g. scale=0.5 or 1.0")
+        raise bad("scale", scale, "must be a finite factor > 0", "use e.g. scale=0.5 or 1.0")
     try:
         with Image.open(path) as im:
             im.load()
@@ -229,7 +228,7 @@ def load_texture(
         r0, c0 = (img.shape[0] - rows) // 2, (img.shape[1] - cols) // 2
         img = img[r0 : r0 + rows, c0 : c0 + cols]
     if min(img.shape) < 4:
-        raise _bad("shape", img.shape, "of the loaded texture must be >= 4 x 4 pixels", "give a larger shape")
+        raise bad("shape", img.shape, "of the loaded texture must be >= 4 x 4 pixels", "give a larger shape")
     img = _periodic_component(img)
     spec = sfft.rfft2(img)
     _zero_nyquist(spec, *img.shape)
