@@ -57,6 +57,9 @@ PUBLIC = {
     "vismic.outputs": [
         "check_output_paths", "json_default", "output_paths", "save",
     ],
+    "vismic.workflow": [
+        "EXTRAS_ON_ERROR", "Written", "recover_and_write",
+    ],
     "vismic.analysis.vibmap": [
         "DEFAULT_MAX_FRAMES", "VibrationMap", "auto_roi", "select_roi", "vibration_map",
     ],

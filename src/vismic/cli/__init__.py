@@ -19,13 +19,12 @@ from ..errors import ParameterError, VismicError
 from ._common import (
     _add_range_arguments,
     _default_output,
-    _extras,
     _frame_range,
-    _plan_extras,
     _plan_outputs,
     _print_result,
     _progress_bar,
-    _voice,
+    _staged_progress,
+    _write_options,
 )
 from .rolling import add_calibrate_parser, add_cli_arguments, calibrate_main, recover_main, uses_rolling_shutter
 
@@ -218,7 +217,8 @@ def cmd_recover(a: argparse.Namespace) -> int:
                                  "drop them (rolling-shutter clips are short: one process handles them)")
         return recover_main(a)
     from ..io import open_source, parse_roi
-    from ..pipeline import RecoveryParams, recover, save
+    from ..pipeline import RecoveryParams
+    from ..workflow import recover_and_write
 
     roi = None if a.roi == "auto" else parse_roi(a.roi)
     notch: str | tuple[float, ...] = a.notch if a.notch in ("report", "auto", "off") else _float_list(a.notch)
@@ -242,24 +242,21 @@ def cmd_recover(a: argparse.Namespace) -> int:
         backend=a.backend,
     )
     out = _plan_outputs(a)
-    _plan_extras(a)
     src = _frame_range(a, open_source(a.input))  # fails fast, before a progress bar is drawn
     checkpoint = _checkpoint_folder(a, out, src, params)
-    update, close = _progress_bar(a.quiet, "recover")
+    progress, stage, close = _staged_progress(a.quiet)
     try:
         with _executor(a.dask) as executor:
-            rec = recover(src, params, progress=update, checkpoint=checkpoint, executor=executor)
+            done = recover_and_write(src, params, out, progress=progress, stage=stage, checkpoint=checkpoint,
+                                     executor=executor, **_write_options(a))
     finally:
         close()
         src.close()
-    voice = _voice(rec) if (a.voice or a.report) else None
-    paths = save(rec, out, force=a.force, listen_rate=a.listen_rate, spectrogram=a.spectrogram, float_wav=a.float)
-    muxed = _extras(a, rec, paths, voice)
     if checkpoint is not None and a.checkpoint is None:  # ours, and the outputs are safe: remove it
         import shutil
 
         shutil.rmtree(checkpoint, ignore_errors=True)
-    _print_result(a, rec, paths, muxed, voice, _summary_lines)
+    _print_result(a, done, _summary_lines)
     return 0
 
 

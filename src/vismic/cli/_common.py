@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 
-from ..errors import ParameterError, VismicError
+from ..errors import ParameterError
 
 #: Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe).
 LOG_PROGRESS_S = 5.0
@@ -99,39 +98,6 @@ def _check_recover_outputs(a: argparse.Namespace, out: str) -> None:
     check_output_paths(a.input, paths)
 
 
-def _plan_extras(a: argparse.Namespace) -> None:
-    """Check the --report and --mux outputs before the recovery starts."""
-    from ..io import CAMERA_EXTENSIONS
-    from ..io.audio import check_writable
-    from ..io.mux import MUX_SUFFIXES
-
-    if a.report:
-        if not a.report.lower().endswith((".html", ".htm")):
-            raise ParameterError(f"--report {a.report}: the report must be an .html path")
-        check_writable(a.report, force=a.force)
-    if a.mux:
-        if os.path.splitext(a.mux)[1].lower() not in MUX_SUFFIXES:
-            raise ParameterError(f"--mux {a.mux}: the output must end in one of {sorted(MUX_SUFFIXES)}")
-        ext = os.path.splitext(a.input)[1].lower()
-        if not os.path.isfile(a.input) or ext == ".npy" or ext in CAMERA_EXTENSIONS:
-            raise ParameterError(f"--mux needs a video file as input; {a.input} is not one (use vismic mux with "
-                                 "a video of the scene)")
-        check_writable(a.mux, force=a.force)
-
-
-def _voice(rec):
-    """The voice report of a recovery, also stored in its diagnostics (None with a warning if impossible)."""
-    from ..analysis.voice import voice_report
-
-    try:
-        voice = voice_report(rec.audio, rate=rec.rate)
-    except VismicError as exc:
-        warnings.warn(f"no voice report: {exc}", stacklevel=2)
-        return None
-    rec.diagnostics["voice"] = voice.to_dict()
-    return voice
-
-
 def _voice_line(v) -> str:
     spk = v.speakers.get("count")
     g = v.gender if v.gender == "unknown" else f"{v.gender} (confidence {v.gender_confidence:.2f})"
@@ -139,48 +105,41 @@ def _voice_line(v) -> str:
     return f"voice: {g}, {f0}{100 * v.voiced_fraction:.0f} % voiced, speakers: {spk}"
 
 
-def _extras(a: argparse.Namespace, rec, paths: dict, voice) -> dict | None:
-    """Write --report and --mux after the main outputs; returns mux's result (or None)."""
-    if a.report:
-        from ..report import write_report
-
-        vmap = None
-        try:
-            from ..analysis.vibmap import vibration_map
-        except ImportError:  # pragma: no cover - the module ships with vismic
-            vibration_map = None
-        if vibration_map is not None:
-            try:
-                # the region recovered; with --roi auto the whole frame, to show where the region came from
-                roi = None if rec.params.roi == "auto" else rec.input.get("roi")
-                vmap = vibration_map(a.input, fps=rec.params.fps, roi=None if roi is None else tuple(roi))
-            except VismicError as exc:
-                warnings.warn(f"no vibration map in the report: {exc}", stacklevel=2)
-                rec.warnings.append(f"no vibration map: {exc}")
-        paths["report"] = write_report(rec, a.report, listen_wav=paths.get("listen"), vibration_map=vmap,
-                                       voice=voice, force=a.force)
-    if a.mux:
-        from ..io.mux import mux
-
-        audio = rec.audio
-        # the audio starts at the first row's instant (rolling shutter) of the first frame used (--start)
-        first = (rec.input.get("frame_range") or [0])[0]
-        t0 = (rec.diagnostics.get("time_of_first_sample_s") or 0.0) + first / rec.params.fps
-        if t0 > 0:  # a rolling-shutter recovery starts at its first row's instant, not at the frame's start
-            import numpy as np
-
-            audio = np.concatenate([np.zeros(int(round(t0 * rec.rate))), audio])
-        res = mux(a.input, audio, a.mux, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=a.timing,
-                  pitch=a.pitch, force=a.force)
-        paths["mux"] = res["path"]
-        return res
-    return None
+def _write_options(a: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`vismic.workflow.recover_and_write` that ``recover``'s options give."""
+    return {"force": a.force, "listen_rate": a.listen_rate, "spectrogram": a.spectrogram, "float_wav": a.float,
+            "voice": a.voice, "report": a.report, "mux": a.mux, "mux_timing": a.timing, "mux_pitch": a.pitch}
 
 
-def _print_result(a: argparse.Namespace, rec, paths: dict, muxed: dict | None, voice, summary) -> None:
-    """What ``vismic recover`` prints: the sidecar as JSON (``--json``), else ``summary(rec)``'s lines,
-    the voice line, mux notes and the outputs (nothing with ``--quiet``)."""
+#: the steps of a recovery that count frames, and the name their progress bar shows
+_COUNTED_STEPS = {"recovering the sound": "recover", "computing the vibration map": "map"}
+
+
+def _staged_progress(quiet: bool):
+    """``(progress, stage, close)`` for :func:`vismic.workflow.recover_and_write`: one progress bar per
+    step that counts frames (the recovery, the vibration map), none while files are written."""
+    bar: dict = {"update": None, "close": lambda: None}
+
+    def stage(text: str) -> None:
+        bar["close"]()
+        bar["update"], bar["close"] = (None, lambda: None)
+        if text in _COUNTED_STEPS:
+            bar["update"], bar["close"] = _progress_bar(quiet, _COUNTED_STEPS[text])
+
+    def progress(done: int, total: int | None) -> None:
+        if bar["update"] is not None:
+            bar["update"](done, total)
+
+    return progress, stage, lambda: bar["close"]()
+
+
+def _print_result(a: argparse.Namespace, done, summary) -> None:
+    """What ``vismic recover`` prints of a :class:`vismic.workflow.Written`: the sidecar as JSON
+    (``--json``), else ``summary(recovery)``'s lines, the voice line, mux notes and the outputs (nothing
+    with ``--quiet``)."""
     import json
+
+    rec, paths, muxed, voice = done.recovery, done.paths, done.muxed, done.voice
 
     if a.json:
         side = rec.sidecar()

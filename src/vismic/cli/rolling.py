@@ -18,16 +18,13 @@ from ..rolling_shutter import (
     camera_table,
     check_line_delay,
     parse_seconds,
-    recover_rolling_shutter,
 )
 from ._common import (
-    _extras,
     _frame_range,
-    _plan_extras,
     _plan_outputs,
     _print_result,
-    _progress_bar,
-    _voice,
+    _staged_progress,
+    _write_options,
 )
 
 
@@ -131,26 +128,19 @@ def recover_main(args: Any) -> int:
     """``vismic recover --rolling-shutter ...``: recover, write WAV + listenable copy + JSON (and --report,
     --mux, --voice as the global-shutter path does), print a summary."""
     from ..io import open_source
-    from ..pipeline import save
+    from ..workflow import recover_and_write
 
     params = params_from_args(args)
     out = _plan_outputs(args)
-    _plan_extras(args)
     src = _frame_range(args, open_source(args.input))
+    progress, stage, close = _staged_progress(args.quiet)
     try:
         params.timing(*src.shape, params.fps if params.fps is not None else src.header_rate)  # fail before work
-        update, close = _progress_bar(args.quiet, "recover")
-        try:
-            rec = recover_rolling_shutter(src, params, progress=update)
-        finally:
-            close()
+        done = recover_and_write(src, params, out, progress=progress, stage=stage, **_write_options(args))
     finally:
+        close()
         src.close()
-    voice = _voice(rec) if (args.voice or args.report) else None
-    paths = save(rec, out, force=args.force, listen_rate=args.listen_rate, spectrogram=args.spectrogram,
-                 float_wav=args.float)
-    muxed = _extras(args, rec, paths, voice)
-    _print_result(args, rec, paths, muxed, voice, _summary_lines)
+    _print_result(args, done, _summary_lines)
     return 0
 
 

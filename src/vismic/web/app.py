@@ -377,8 +377,7 @@ class WebState:
         return job
 
     def _run_job(self, job: Job) -> None:
-        from ..pipeline import recover, save
-        from ..rolling_shutter import RollingShutterParams, recover_rolling_shutter
+        from ..workflow import recover_and_write
 
         if job.cancel.is_set():
             self._finish(job, "cancelled", "cancelled before it started; nothing was written")
@@ -394,24 +393,27 @@ class WebState:
             if job.cancel.is_set():
                 raise _Cancelled
 
+        def stage(text: str) -> None:
+            check()
+            job.stage, job.done, job.total = text, 0, None
+
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.splitext(os.path.basename(job.path))[0]).strip("._")
         stem = (stem or "video")[:80]
         caught: list = []
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                if isinstance(job.params, RollingShutterParams):
-                    rec = recover_rolling_shutter(job.path, job.params, progress=progress)
-                else:
-                    rec = recover(job.path, job.params, progress=progress)
-                check()
-                job.stage, job.done, job.total = "writing the audio and spectrogram", 0, None
                 os.makedirs(job.folder)
-                paths = save(rec, os.path.join(job.folder, stem + ".wav"), spectrogram=True)
-                outputs = {key: os.path.basename(p) for key, p in paths.items()}
+                extras = _optional_extras()
+                done = recover_and_write(
+                    job.path, job.params, os.path.join(job.folder, stem + ".wav"), spectrogram=True,
+                    map_png=os.path.join(job.folder, stem + ".map.png") if job.want_map and extras["map"] else None,
+                    report=os.path.join(job.folder, stem + ".report.html")
+                    if job.want_report and extras["report"] else None,
+                    progress=progress, stage=stage, extras_on_error="warn")
                 check()
-                self._extras(job, rec, paths, outputs, stem, progress)
-                check()
+                rec = done.recovery
+                outputs = {key: os.path.basename(p) for key, p in done.paths.items()}
             job.summary = _summary(rec)
             job.outputs = outputs
             job.warnings = _unique(str(w.message) for w in caught)
@@ -436,49 +438,6 @@ class WebState:
         finally:
             if job.state != "done":
                 job.warnings = _unique(str(w.message) for w in caught)
-
-    def _extras(self, job: Job, rec, paths: dict, outputs: dict, stem: str, progress) -> None:
-        """Vibration map and HTML report, when those are installed.
-
-        Their failures do not fail the job (the audio is already written): they become warnings.
-        """
-        extras = _optional_extras()
-        vmap = None
-        if job.want_map and extras["map"]:
-            job.stage, job.done, job.total = "computing the vibration map", 0, None
-            try:
-                from .. import plot
-                from ..analysis.vibmap import vibration_map
-
-                vmap = vibration_map(job.path, fps=rec.params.fps, roi=tuple(rec.input["roi"]), progress=progress)
-                target = os.path.join(job.folder, stem + ".map.png")
-                if callable(getattr(plot, "save_vibration_map", None)):
-                    plot.save_vibration_map(vmap, target)
-                else:  # only the drawing function: a figure of our own (no pyplot state)
-                    from matplotlib.figure import Figure
-
-                    from ..io.atomic import atomic_path
-
-                    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
-                    plot.vibration_map(vmap, ax=fig.add_subplot())
-                    with atomic_path(target, suffix=".png") as tmp:
-                        fig.savefig(tmp, format="png", dpi=100)
-                outputs["map"] = os.path.basename(target)
-            except (VismicError, ValueError) as exc:
-                vmap = None
-                warnings.warn(f"no vibration map: {_one_line(exc)}", stacklevel=1)
-        if job.want_report and extras["report"]:
-            job.stage, job.done, job.total = "writing the report", 0, None
-            try:
-                from ..analysis.voice import voice_report
-                from ..report import write_report
-
-                target = os.path.join(job.folder, stem + ".report.html")
-                voice = voice_report(rec.audio, rate=rec.rate)
-                written = write_report(rec, target, listen_wav=paths["listen"], vibration_map=vmap, voice=voice)
-                outputs["report"] = os.path.basename(os.fspath(written or target))
-            except (VismicError, ValueError) as exc:
-                warnings.warn(f"no report: {_one_line(exc)}", stacklevel=1)
 
     def _finish(self, job: Job, state: str, message: str) -> None:
         with self.lock:
