@@ -205,8 +205,9 @@ def _child(spec: dict) -> dict:
         return r
 
     if kind == "plan":  # make (or read) the FFTW plans of a size before the timed cases
-        from vismic.motion import fft_backend
-        from vismic.pipeline import RecoveryParams, build_estimator
+        from vismic._backends import fft_backend
+        from vismic.measure import build_estimator
+        from vismic.pipeline import RecoveryParams
 
         t0 = time.perf_counter()
         for params in spec["param_sets"]:

@@ -12,7 +12,7 @@ import pytest
 from test_jit import CASES, _frames, _rel
 from test_scale import RATE, _npy, _scene, _Stop
 
-from vismic import motion
+from vismic import _backends, measure, motion
 from vismic import pipeline as pl
 from vismic.pyramid import ComplexSteerablePyramid
 
@@ -20,27 +20,27 @@ from vismic.pyramid import ComplexSteerablePyramid
 @pytest.fixture
 def fft_choice():
     """Set the FFT library of estimators built in the test (restored afterwards)."""
-    saved = list(motion._FFT)
+    saved = list(_backends._FFT)
 
     def use(name: str) -> None:
-        motion._FFT[:] = [name]
+        _backends._FFT[:] = [name]
 
     yield use
-    motion._FFT[:] = saved
+    _backends._FFT[:] = saved
 
 
 def _run(case, frames, *, fft, prune_min, use):
     shape, scales, k, high, grid, mode = case
-    saved_kernel, saved_min = list(motion._KERNEL), motion._PRUNE_MIN_AREA
+    saved_kernel, saved_min = list(_backends._KERNEL), motion._PRUNE_MIN_AREA
     try:
         use(fft)
-        motion._KERNEL[:] = [None]  # the numpy phase step: only the FFT differs
+        _backends._KERNEL[:] = [None]  # the numpy phase step: only the FFT differs
         motion._PRUNE_MIN_AREA = prune_min
         est = motion.MotionEstimator(ComplexSteerablePyramid(shape, scales=scales, orientations=k, high_band=high),
                                      mode=mode, grid=grid)
         return np.concatenate([est.process(frames[:5]), est.process(frames[5:])]), est
     finally:
-        motion._KERNEL[:] = saved_kernel
+        _backends._KERNEL[:] = saved_kernel
         motion._PRUNE_MIN_AREA = saved_min
 
 
@@ -77,17 +77,17 @@ def test_reset_keeps_the_plans_and_starts_afresh(fft, fft_choice):
 
 def test_vismic_fft_scipy_selects_scipy(monkeypatch, fft_choice):
     fft_choice("unset")
-    motion._FFT[:] = []
+    _backends._FFT[:] = []
     monkeypatch.setenv("VISMIC_FFT", "scipy")
-    assert motion.fft_backend() == "scipy" and motion.fft_wisdom() is None
-    motion._FFT[:] = []
+    assert _backends.fft_backend() == "scipy" and _backends.fft_wisdom() is None
+    _backends._FFT[:] = []
     monkeypatch.delenv("VISMIC_FFT")
     try:
         import pyfftw  # noqa: F401
     except ImportError:
-        assert motion.fft_backend() == "scipy"
+        assert _backends.fft_backend() == "scipy"
     else:
-        assert motion.fft_backend() == "fftw"
+        assert _backends.fft_backend() == "fftw"
 
 
 _PLAN = (
@@ -130,8 +130,8 @@ def test_every_chunk_follows_the_plans_of_the_run(tmp_path, monkeypatch, fft_cho
     pytest.importorskip("pyfftw")
     fft_choice("fftw")
     learned = []
-    real = pl.learn_fft_wisdom
-    monkeypatch.setattr(pl, "learn_fft_wisdom", lambda w: (learned.append(w), real(w)))
+    real = measure.learn_fft_wisdom
+    monkeypatch.setattr(measure, "learn_fft_wisdom", lambda w: (learned.append(w), real(w)))
     tasks = []
 
     class Recording(ThreadPoolExecutor):
@@ -166,11 +166,11 @@ def test_a_resumed_run_follows_the_plans_of_its_checkpoint(tmp_path, monkeypatch
 
     with pytest.raises(_Stop):
         pl.recover(path, params, progress=interrupt, checkpoint=ck)
-    saved = (ck / pl._WISDOM_FILE).read_bytes()
+    saved = (ck / measure._WISDOM_FILE).read_bytes()
     assert b"fftwf_wisdom" in saved
     learned = []
-    real = pl.learn_fft_wisdom
-    monkeypatch.setattr(pl, "learn_fft_wisdom", lambda w: (learned.append(w), real(w)))
+    real = measure.learn_fft_wisdom
+    monkeypatch.setattr(measure, "learn_fft_wisdom", lambda w: (learned.append(w), real(w)))
     resumed = pl.recover(path, params, checkpoint=ck)
     assert resumed.timings["chunks_resumed"] >= 2 and learned == [saved]
     np.testing.assert_array_equal(resumed.audio, clean.audio)

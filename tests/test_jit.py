@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vismic import motion
+from vismic import _backends, motion
 from vismic.pyramid import ComplexSteerablePyramid
 
 CASES = [
@@ -31,16 +31,16 @@ def _frames(shape, n=12, seed=0):
 def _run(case, frames, *, kernel, prune_min):
     shape, scales, k, high, grid, mode = case
     pyr = ComplexSteerablePyramid(shape, scales=scales, orientations=k, high_band=high, workers=1)
-    saved_kernel, saved_min = list(motion._KERNEL), motion._PRUNE_MIN_AREA
+    saved_kernel, saved_min = list(_backends._KERNEL), motion._PRUNE_MIN_AREA
     try:
-        motion._KERNEL[:] = [] if kernel else [None]
+        _backends._KERNEL[:] = [] if kernel else [None]
         motion._PRUNE_MIN_AREA = prune_min
         est = motion.MotionEstimator(pyr, mode=mode, grid=grid)
         first = est.process(frames[:5])
         rest = est.process(frames[5:])
         return np.concatenate([first, rest]), est
     finally:
-        motion._KERNEL[:] = saved_kernel
+        _backends._KERNEL[:] = saved_kernel
         motion._PRUNE_MIN_AREA = saved_min
 
 
@@ -114,14 +114,14 @@ def test_compiled_step_moves_or_keeps_the_anchor():
 
 
 def test_vismic_jit_0_selects_numpy(monkeypatch):
-    saved = list(motion._KERNEL)
+    saved = list(_backends._KERNEL)
     try:
         monkeypatch.setenv("VISMIC_JIT", "0")
-        motion._KERNEL[:] = []
-        assert motion.jit_kernel() is None
-        assert motion.warm_jit() is False
+        _backends._KERNEL[:] = []
+        assert _backends.jit_kernel() is None
+        assert _backends.warm_jit() is False
     finally:
-        motion._KERNEL[:] = saved
+        _backends._KERNEL[:] = saved
 
 
 def test_recover_reports_the_phase_step(tmp_path):
@@ -136,14 +136,14 @@ def test_recover_reports_the_phase_step(tmp_path):
     scene = sim.Scene(texture=tex, sound=sound, rate=2000.0, rms_px=0.02, shape=(64, 64), noise_sigma=1.0, seed=2)
     path = tmp_path / "s.npy"
     np.save(path, np.concatenate(list(scene.frames(batch=512))))
-    saved = list(motion._KERNEL)
+    saved = list(_backends._KERNEL)
     try:  # the choice is set here, so that VISMIC_JIT in the environment does not decide the test
-        motion._KERNEL[:] = [phase_sums]
+        _backends._KERNEL[:] = [phase_sums]
         rec = recover(str(path), RecoveryParams(fps=2000.0, processes=1, mode="anchored"))
-        motion._KERNEL[:] = [None]
+        _backends._KERNEL[:] = [None]
         rec2 = recover(str(path), RecoveryParams(fps=2000.0, processes=1, mode="anchored"))
     finally:
-        motion._KERNEL[:] = saved
+        _backends._KERNEL[:] = saved
     assert rec.timings["phase_step"] == "numba"
     assert rec2.timings["phase_step"] == "numpy"
     assert np.corrcoef(rec.audio, rec2.audio)[0, 1] > 0.9999

@@ -150,3 +150,23 @@ def test_anchored_mode_follows_drift_by_renewing_its_anchor(rng):
     x = integrate(anc)[:, ch]
     x = x - np.polyval(np.polyfit(t, x, 3), t)
     assert abs(np.corrcoef(x, vib)[0, 1]) > 0.95
+
+
+def test_every_estimator_follows_the_one_protocol_and_layout():
+    """The exact and fast estimators answer the composer's Estimator protocol; the exact one's regions
+    are motion.region_layout's (the layout the PyTorch estimator takes too)."""
+    from vismic._typing import Estimator
+    from vismic.motion import FastMotionEstimator, MotionEstimator, region_layout
+    from vismic.pyramid import ComplexSteerablePyramid
+
+    pyr = ComplexSteerablePyramid((64, 80), scales=3, orientations=2)
+    exact = MotionEstimator(pyr, grid=(2, 3))
+    fast = FastMotionEstimator((64, 80), scales=2, orientations=2, grid=(2, 3))
+    for est in (exact, fast):
+        assert isinstance(est, Estimator)
+        out = est.process(np.zeros((3, 64, 80), np.float32) + np.arange(80, dtype=np.float32) % 7)
+        assert out.shape == (3, est.n_channels) and len(est.channels) == est.n_channels
+    edges, channels = region_layout(pyr, (2, 3))
+    assert channels == exact.channels and len(edges) == len(pyr.levels)
+    plan = pyr.level_plan(0)
+    assert plan.filters.shape[0] == pyr.orientations and plan.filters.shape[1:] == (len(plan.rows), len(plan.cols))

@@ -42,11 +42,11 @@ PUBLIC = {
         "stoi",
     ],
     "vismic.motion": [
-        "Channel", "FastMotionEstimator", "MotionEstimator", "fft_backend", "fft_wisdom", "global_lucas_kanade",
-        "integrate", "jit_kernel", "jit_wanted", "learn_fft_wisdom", "region_edges", "warm_jit",
+        "Channel", "FastMotionEstimator", "MotionEstimator", "global_lucas_kanade", "integrate", "region_edges",
+        "region_layout",
     ],
     "vismic.pyramid": [
-        "Band", "ComplexSteerablePyramid", "max_scales",
+        "Band", "ComplexSteerablePyramid", "LevelPlan", "max_scales",
     ],
     "vismic.io": [
         "FrameSource", "ROI", "open_source", "parse_roi",

@@ -856,7 +856,10 @@ def test_unwritable_folder_is_refused_before_any_work_even_as_root(small, tmp_pa
     def no_work(*a, **k):
         raise AssertionError("recover() ran although the output folder is not writable")
 
+    import vismic.workflow
+
     monkeypatch.setattr(pipeline, "recover", no_work)
+    monkeypatch.setattr(vismic.workflow, "recover", no_work)  # what the CLI calls
     assert_refused(_recover(small, out, capsys), out, "not writable")
 
 
@@ -956,16 +959,16 @@ def test_ctrl_c_during_the_run_exits_130_and_writes_nothing(small, tmp_path, cap
 
 
 def test_ctrl_c_while_saving_leaves_no_temp_file(small, tmp_path, capsys, monkeypatch):
-    import vismic.io.audio as audio
+    import vismic.outputs as outputs
 
-    real = audio.resample
+    real = outputs.resample  # what save() calls between the WAV and its listenable copy
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(audio, "resample", interrupted)
+    monkeypatch.setattr(outputs, "resample", interrupted)
     code, _, err = _recover(small, tmp_path / "out", capsys)
-    monkeypatch.setattr(audio, "resample", real)
+    monkeypatch.setattr(outputs, "resample", real)
     assert code == 130 and "Traceback" not in err
     _outputs_complete(tmp_path / "out")
 

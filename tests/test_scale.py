@@ -17,9 +17,10 @@ from conftest import pink_texture, shifted_frames
 from vismic import simulate as sim
 from vismic.denoise import highpass
 from vismic.errors import InputError, ParameterError
+from vismic.measure import build_estimator, motion_range
 from vismic.metrics import correlation, snr
 from vismic.motion import FastMotionEstimator, MotionEstimator
-from vismic.pipeline import RecoveryParams, build_estimator, motion_range, recover
+from vismic.pipeline import RecoveryParams, recover
 from vismic.pyramid import ComplexSteerablePyramid
 
 RATE = 2200.0
@@ -135,7 +136,7 @@ def test_processes_give_the_serial_result(tmp_path, mode):
 
 def test_parallel_run_raises_a_chunks_error(tmp_path, monkeypatch):
     """An error in a chunk computed in this process stops the run (the pool is shut down)."""
-    import vismic.pipeline as pl
+    import vismic.measure as pl
 
     sc = _scene(duration=1.0)
     path = _npy(sc, tmp_path / "s.npy")

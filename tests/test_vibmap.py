@@ -9,7 +9,8 @@ import pytest
 from conftest import pink_texture, shifted_frames
 
 from vismic import simulate as sim
-from vismic.analysis.vibmap import MIN_CONTRAST, CellMotion, select_roi, vibration_map
+from vismic.analysis.cells import CellMotion
+from vismic.analysis.vibmap import MIN_CONTRAST, select_roi, vibration_map
 from vismic.cli import main
 from vismic.denoise import highpass
 from vismic.errors import InputError, NoTextureError, ParameterError, VideoReadError

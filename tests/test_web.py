@@ -206,10 +206,10 @@ def test_job_runs_and_serves_its_outputs(client, folder):
 
 def test_report_and_vibration_map(client):
     """The optional outputs appear when their modules are installed, and only when asked for (map)."""
-    from vismic.web.app import _optional_extras
+    from vismic.web.jobs import optional_extras
 
     opt = client.get("/api/config").json()["optional"]
-    assert opt == _optional_extras()
+    assert opt == optional_extras()
     if not (opt["report"] or opt["map"]):
         pytest.skip("neither vismic.report nor vismic.plot.vibration_map is installed")
     jobs = {}

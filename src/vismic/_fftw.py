@@ -1,7 +1,7 @@
 """FFTW transforms for the exact motion path (optional: needs pyFFTW, extra ``vismic[fftw]``).
 
 Importing this module imports pyFFTW; :mod:`vismic.motion` imports it lazily through
-:func:`vismic.motion.fft_backend` and uses :mod:`scipy.fft` when pyFFTW is missing.
+:func:`vismic._backends.fft_backend` and uses :mod:`scipy.fft` when pyFFTW is missing.
 
 The exact path transforms the same preallocated buffers for every frame, which is what FFTW's
 plans are made for: each buffer gets an in-place plan once (``FFTW_MEASURE``: FFTW times a few
@@ -33,7 +33,6 @@ from collections.abc import Callable
 import numpy as np
 import pyfftw
 
-from ._backends import cache_folder
 from .io.atomic import atomic_path
 
 __all__ = ["empty", "in_place", "learn", "save", "wisdom"]
@@ -43,6 +42,14 @@ __all__ = ["empty", "in_place", "learn", "save", "wisdom"]
 _lock = threading.RLock()
 # disk cache read yet; another process's plans followed (learn); the wisdom last read or written
 _state = {"loaded": False, "learned": False, "saved": None}
+# where plans are cached: told by vismic._backends (the only reader of VISMIC_CACHE_DIR) through
+# configure() when it picks FFTW; nothing is cached until then
+_where: list[Callable[[], str | None]] = []
+
+
+def configure(cache_folder: Callable[[], str | None]) -> None:
+    """Cache plans in ``cache_folder()`` (asked each time: None keeps nothing)."""
+    _where[:] = [cache_folder]
 
 
 def _cpu_model() -> str:
@@ -58,7 +65,7 @@ def _cpu_model() -> str:
 
 def cache_file() -> str | None:
     """The disk cache of FFTW wisdom for this FFTW build and CPU, or None when switched off."""
-    folder = cache_folder()
+    folder = _where[0]() if _where else None
     if folder is None:
         return None
     tag = hashlib.sha256(f"{pyfftw.__version__}|{platform.machine()}|{_cpu_model()}".encode()).hexdigest()[:12]

@@ -1,7 +1,7 @@
 """Compiled phase step of the exact motion path (optional: needs numba, extra ``vismic[jit]``).
 
 Importing this module imports numba; :mod:`vismic.motion` imports it lazily through
-:func:`vismic.motion.jit_kernel` and falls back to numpy passes when numba is missing.
+:func:`vismic._backends.jit_kernel` and falls back to numpy passes when numba is missing.
 
 For every coefficient of a band the exact path computes ``z = C_t conj(C_ref)``, its magnitude
 ``|z|`` and angle, and sums ``|z| angle(z)`` and ``|z|`` over each region.  In numpy that is eight

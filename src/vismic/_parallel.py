@@ -11,11 +11,20 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import multiprocessing as mp
+import os
 import queue
 import threading
 from collections.abc import Callable
 
-__all__ = ["spread"]
+__all__ = ["spread", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, e.g. a container's CPU set)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def spread(todo: list[int], procs: int, *, task: Callable[[int], dict], record: Callable[[int, dict], None],

@@ -2,7 +2,7 @@
 
 :func:`dask_client` connects to a running scheduler or starts a :class:`distributed.LocalCluster`;
 pass the client to :func:`vismic.pipeline.recover` as ``executor``.  Each task is one chunk of
-frames (:func:`vismic.pipeline.motion_range`): the worker opens the input itself, reads its own
+frames (:func:`vismic.measure.motion_range`): the worker opens the input itself, reads its own
 range, primes the estimator with the frame before it (or frame 0 in reference mode), and returns
 the chunk's per-channel signals.  The input path must therefore be readable at the same path on
 every worker (a shared file system); only the small per-chunk signals travel back.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from ._parallel import usable_cores
 from .errors import MissingDependencyError, ParameterError
 
 __all__ = ["dask_client", "WORKER_ENVIRON"]
@@ -79,9 +80,8 @@ def dask_client(address: str | None = None, *, n_workers: int | None = None,
         finally:
             client.close()
         return
-    from .pipeline import _usable_cores
 
-    workers = int(n_workers or _usable_cores())
+    workers = int(n_workers or usable_cores())
     if workers < 1:
         raise ParameterError(f"n_workers={n_workers} must be >= 1")
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()} if malloc_fix else {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import MissingDependencyError, ParameterError
-from .motion import TORCH_MODES, MotionEstimator, as_batch, level_geometry
+from .motion import TORCH_MODES, as_batch, level_geometry, region_layout
 from .pyramid import ComplexSteerablePyramid
 
 __all__ = ["TorchMotionEstimator", "torch_available"]
@@ -64,19 +64,22 @@ class TorchMotionEstimator:
         torch = _torch()
         if mode not in TORCH_MODES:
             raise ParameterError(f"mode={mode!r} is not one of {TORCH_MODES} on the torch backend")
-        layout = MotionEstimator(pyramid, mode=mode, grid=grid)  # channel order and region edges
+        gy, gx = int(grid[0]), int(grid[1])
+        if gy < 1 or gx < 1:
+            raise ParameterError(f"grid={grid} must have at least one region per axis")
+        edges, channels = region_layout(pyramid, (gy, gx))
         try:
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         except (RuntimeError, TypeError) as exc:
             raise ParameterError(f"device={device!r} is not a torch device ({exc})") from exc
         self.pyramid = pyramid
         self.mode = mode
-        self.grid = layout.grid
-        self.channels = layout.channels
+        self.grid = (gy, gx)
+        self.channels = channels
         self._levels = []
-        for i, edges in enumerate(layout._edges):
-            flat, rows_ind, cols_ind = level_geometry(pyramid, i, edges)
-            filt = pyramid._filters[i]
+        for i, level_edges in enumerate(edges):
+            flat, rows_ind, cols_ind = level_geometry(pyramid, i, level_edges)
+            filt = pyramid.level_plan(i).filters
             self._levels.append({
                 "filt": torch.from_numpy(filt).to(self.device),
                 "flat": None if flat is None else torch.from_numpy(flat).to(self.device),

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
-from ._backends import fftw_allowed, jit_allowed
+from ._backends import fft_backend, jit_kernel
 from .errors import ParameterError
 from .pyramid import Band, ComplexSteerablePyramid
 
-__all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "global_lucas_kanade",
-           "fft_backend", "fft_wisdom", "learn_fft_wisdom", "jit_kernel", "jit_wanted", "warm_jit"]
+__all__ = ["Channel", "MotionEstimator", "FastMotionEstimator", "integrate", "region_edges", "region_layout",
+           "global_lucas_kanade"]
 
 MODES = ("anchored", "increment", "reference")
 #: the modes of the torch estimator (:mod:`vismic.gpu`)
@@ -129,6 +129,51 @@ class _DriftFit:
         return np.max(turn, axis=1) > ANCHOR_TURN
 
 
+def region_layout(pyramid: ComplexSteerablePyramid, grid: tuple[int, int]
+                  ) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[Channel, ...]]:
+    """The regions of a ``grid`` on every level of ``pyramid``, and the channels they make.
+
+    The one region layout of the per-coefficient estimators (this module's and
+    :class:`vismic.gpu.TorchMotionEstimator`): each level's coefficients are cut by
+    :func:`region_edges`, channels run band by band, regions row-major within a band.
+
+    Returns
+    -------
+    edges : list of (row_edges, col_edges)
+        Per level slot, the region edges on that level's coefficient grid.
+    channels : tuple of Channel
+        One per band and region, with the region's rectangle in frame pixels.
+
+    Raises
+    ------
+    ParameterError
+        The grid is finer than the coarsest band's coefficients.
+    """
+    gy, gx = grid
+    rows, cols = pyramid.shape
+    r_full = region_edges(rows, gy)
+    c_full = region_edges(cols, gx)
+    channels: list[Channel] = []
+    edges: list[tuple[np.ndarray, np.ndarray]] = []
+    for i in range(len(pyramid.levels)):
+        bands = pyramid.bands_of_level(i)
+        br, bc = bands[0].shape
+        er, ec = region_edges(br, gy), region_edges(bc, gx)
+        if np.any(np.diff(er) == 0) or np.any(np.diff(ec) == 0):
+            raise ParameterError(
+                f"grid={gy}x{gx} is too fine for the coarsest band ({bc}x{br} coefficients); "
+                "use fewer regions or fewer scales"
+            )
+        edges.append((er, ec))
+        for b in bands:
+            for ry in range(gy):
+                for rx in range(gx):
+                    rect = (int(c_full[rx]), int(r_full[ry]), int(c_full[rx + 1] - c_full[rx]),
+                            int(r_full[ry + 1] - r_full[ry]))
+                    channels.append(Channel(b, (ry, rx), rect))
+    return edges, tuple(channels)
+
+
 class MotionEstimator:
     """Streams frames through a pyramid and returns per-channel motion signals.
 
@@ -142,9 +187,9 @@ class MotionEstimator:
         ``(rows, cols)`` of the region grid; ``(1, 1)`` gives one global signal per band.
     compiled : bool
         Use FFTW plans and the compiled phase step when they are installed and enabled
-        (:func:`fft_backend`, :func:`jit_wanted`); False: scipy.fft and numpy, which agree with them
-        to float32 rounding and cost nothing to set up (for a few hundred frames, where planning
-        and loading the compiler cost more than they save).
+        (:func:`vismic._backends.fft_backend`, :func:`vismic._backends.jit_wanted`); False: scipy.fft
+        and numpy, which agree with them to float32 rounding and cost nothing to set up (for a few
+        hundred frames, where planning and loading the compiler cost more than they save).
 
     Notes
     -----
@@ -164,28 +209,8 @@ class MotionEstimator:
         self.mode = mode
         self.grid = (gy, gx)
         self.compiled = bool(compiled)
-        rows, cols = pyramid.shape
-        r_full = region_edges(rows, gy)
-        c_full = region_edges(cols, gx)
-        channels: list[Channel] = []
-        self._edges: list[tuple[np.ndarray, np.ndarray]] = []
-        for i in range(len(pyramid.levels)):
-            bands = pyramid.bands_of_level(i)
-            br, bc = bands[0].shape
-            er, ec = region_edges(br, gy), region_edges(bc, gx)
-            if np.any(np.diff(er) == 0) or np.any(np.diff(ec) == 0):
-                raise ParameterError(
-                    f"grid={gy}x{gx} is too fine for the coarsest band ({bc}x{br} coefficients); "
-                    "use fewer regions or fewer scales"
-                )
-            self._edges.append((er, ec))
-            for b in bands:
-                for ry in range(gy):
-                    for rx in range(gx):
-                        rect = (int(c_full[rx]), int(r_full[ry]), int(c_full[rx + 1] - c_full[rx]),
-                                int(r_full[ry + 1] - r_full[ry]))
-                        channels.append(Channel(b, (ry, rx), rect))
-        self.channels: tuple[Channel, ...] = tuple(channels)
+        self._edges, channels = region_layout(pyramid, (gy, gx))
+        self.channels: tuple[Channel, ...] = channels
         self._work: list[_LevelWork] | None = None
         self._spec: np.ndarray | None = None  # FFTW: the frame's spectrum, transformed in place
         self._forward = None
@@ -217,7 +242,7 @@ class MotionEstimator:
     def prepare(self) -> None:
         """Allocate the work buffers and plan the transforms now (else done by the first :meth:`process`).
 
-        With FFTW (:func:`fft_backend`) this is where the plans are made: a run prepares its
+        With FFTW (:func:`vismic._backends.fft_backend`) this is where the plans are made: a run prepares its
         estimator before handing FFTW's wisdom to its other processes.
         """
         if self._work is not None:
@@ -226,7 +251,7 @@ class MotionEstimator:
         self._work = [_LevelWork(self.pyramid, i, self._edges[i], fftw=fftw, jit=self.compiled)
                       for i in range(len(self.pyramid.levels))]
         if fftw:
-            from ._fftw import empty, in_place, save
+            from ._fftw import empty, in_place, save  # the optional extra vismic[fftw] (pyFFTW)
 
             self._spec = empty(self.pyramid.shape, np.complex64)
             self._forward = in_place(self._spec, (0, 1), forward=True, threads=self.pyramid.workers or 1)
@@ -308,106 +333,14 @@ def level_geometry(pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray
         Region indicators: ``rows_ind @ x @ cols_ind`` sums ``x`` (r, c) over each region.
     """
     rows, cols = pyr.shape
-    ri, ci = pyr._index[i]
-    _, r, c = pyr._filters[i].shape
+    plan = pyr.level_plan(i)
+    ri, ci = plan.rows, plan.cols
+    _, r, c = plan.filters.shape
     flat = None if (len(ri) == rows and len(ci) == cols) else (ri[:, None] * cols + ci[None, :]).ravel()
     er, ec = edges
     rows_ind = (np.arange(r)[None, :] >= er[:-1, None]) & (np.arange(r)[None, :] < er[1:, None])
     cols_ind = (np.arange(c)[:, None] >= ec[None, :-1]) & (np.arange(c)[:, None] < ec[None, 1:])
     return flat, rows_ind.astype(np.float32), cols_ind.astype(np.float32)
-
-
-_KERNEL: list = []
-
-
-def jit_kernel():
-    """The compiled phase step (:func:`vismic._jit.phase_sums`), or None without numba.
-
-    The exact path's per-coefficient phase step runs as one compiled loop when numba is
-    installed (extra ``vismic[jit]``), else as numpy passes; both give the same sums to float32
-    rounding.  Set the environment variable ``VISMIC_JIT=0`` to use numpy even where numba is
-    installed.  The choice is made once per process.
-    """
-    if not _KERNEL:
-        kernel = None
-        if jit_allowed():
-            try:
-                from ._jit import phase_sums as kernel
-            except ImportError:
-                kernel = None
-        _KERNEL.append(kernel)
-    return _KERNEL[0]
-
-
-def jit_wanted() -> bool:
-    """Whether :func:`jit_kernel` will find the compiled phase step (checked without importing numba)."""
-    if _KERNEL:
-        return _KERNEL[0] is not None
-    import importlib.util
-
-    return jit_allowed() and importlib.util.find_spec("numba") is not None
-
-
-_FFT: list = []
-
-
-def fft_backend() -> str:
-    """The FFT library of the exact path: ``"fftw"`` or ``"scipy"``.
-
-    ``"fftw"`` when pyFFTW is installed (extra ``vismic[fftw]``, :mod:`vismic._fftw`): every
-    buffer of the exact path is transformed in place by an FFTW plan made once (about a third
-    faster than :mod:`scipy.fft` at 512x512 on the CPUs measured); else :mod:`scipy.fft`.  Both
-    give the same band coefficients to float32 rounding.  Set the environment variable
-    ``VISMIC_FFT=scipy`` to use scipy.fft even where pyFFTW is installed.  The choice is made
-    once per process.
-    """
-    if not _FFT:
-        name = "scipy"
-        if fftw_allowed():
-            try:
-                from . import _fftw  # noqa: F401
-            except ImportError:
-                pass
-            else:
-                name = "fftw"
-        _FFT.append(name)
-    return _FFT[0]
-
-
-def fft_wisdom() -> bytes | None:
-    """FFTW's plans known to this process (for :func:`learn_fft_wisdom` elsewhere), or None without FFTW."""
-    if fft_backend() != "fftw":
-        return None
-    from ._fftw import wisdom
-
-    return wisdom()
-
-
-def learn_fft_wisdom(w: bytes | None) -> None:
-    """Make this process's FFTW plans follow ``w`` (from :func:`fft_wisdom` in another process).
-
-    Plans timed in different processes can differ and round differently; following the plans of
-    the process that started a run keeps every chunk of it bit-identical to a one-process run.
-    Does nothing when ``w`` is None or this process does not use FFTW.
-    """
-    if w is not None and fft_backend() == "fftw":
-        from ._fftw import learn
-
-        learn(w)
-
-
-def warm_jit() -> bool:
-    """Load (or compile and cache) the compiled phase step now; False when numba is not used.
-
-    The worker-process server calls it once (``vismic._warm``), so forked workers start with the
-    machine code loaded; a run calls it to report which phase step it used.
-    """
-    kernel = jit_kernel()
-    if kernel is None:
-        return False
-    c = np.zeros((2, 8), np.float32)
-    kernel(c, c.copy(), True, np.zeros(2, np.int64), np.array([0, 4], np.int64), np.zeros((1, 1)), np.zeros((1, 1)))
-    return True
 
 
 #: coefficients per block of the phase step (complex64 temporaries of 256 KB: within a core's cache)
@@ -432,7 +365,7 @@ def _inverse(view: np.ndarray, axes: tuple[int, ...], workers: int | None, fftw:
     the ``1/n`` into its masks.  Else :mod:`scipy.fft`, normalised as numpy's ``ifft``.
     """
     if fftw:
-        from ._fftw import in_place
+        from ._fftw import in_place  # the optional extra vismic[fftw] (pyFFTW)
 
         return in_place(view, axes, forward=False, threads=workers or 1)
     return functools.partial(_ifft_inplace, view, axes, workers)
@@ -507,7 +440,7 @@ class _LevelWork:
 
     def __init__(self, pyr: ComplexSteerablePyramid, i: int, edges: tuple[np.ndarray, np.ndarray], *,
                  fftw: bool = False, jit: bool = True) -> None:
-        filt = pyr._filters[i]
+        filt = pyr.level_plan(i).filters
         k, r, c = filt.shape
         if fftw:  # FFTW's inverse is unnormalised: its 1/(r c) goes into the masks
             filt = filt * np.float32(1.0 / (r * c))
@@ -516,7 +449,7 @@ class _LevelWork:
         flat, self.rows_ind, self.cols_ind = level_geometry(pyr, i, edges)
         pruned = r * c >= _PRUNE_MIN_AREA
         if fftw:
-            from ._fftw import empty
+            from ._fftw import empty  # the optional extra vismic[fftw] (pyFFTW)
         else:
             empty = np.empty
         # pruned levels form and use one band at a time: one band's buffer keeps the working set

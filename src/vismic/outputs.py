@@ -14,8 +14,12 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from .denoise import normalize_to
 from .errors import ParameterError
 from .io.atomic import AtomicFiles
+from .io.audio import check_writable, resample, write_wav
 
 if TYPE_CHECKING:  # params imports the estimators: too heavy for commands that only check paths
     from .params import Recovery
@@ -87,8 +91,6 @@ def json_default(o: object) -> object:
     """``default=`` of :func:`json.dump` for every sidecar and JSON vismic writes or prints: numpy
     scalars and arrays as numbers and lists, paths as text; anything else is an error (a sidecar
     must not silently hold the ``str()`` of an object)."""
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -133,10 +135,6 @@ def save(
     dict
         The paths written (``wav``, ``listen``, ``json`` and ``spectrogram`` if drawn).
     """
-    # lazily: check_output_paths and json_default serve light commands (scipy.signal, soxr, soundfile)
-    from .denoise import normalize_to
-    from .io.audio import check_writable, resample, write_wav
-
     paths = output_paths(out_wav, spectrogram=spectrogram)
     if recovery.input.get("path"):
         check_output_paths(recovery.input["path"], dict(paths))
@@ -158,7 +156,7 @@ def save(
         write_wav(out.stage(paths["listen"], suffix), listen, rate=listen_rate, subtype="PCM_16", force=True,
                   container=fmt)
         if "spectrogram" in paths:
-            from .plot import save_spectrogram  # matplotlib: only when a spectrogram is asked for
+            from .plot import save_spectrogram  # lazily: plot imports scipy.signal (about a second)
 
             save_spectrogram(recovery, out.stage(paths["spectrogram"], ".png"))
         side = recovery.sidecar()

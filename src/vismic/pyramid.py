@@ -29,7 +29,7 @@ import scipy.fft as sfft
 
 from .errors import ParameterError
 
-__all__ = ["Band", "ComplexSteerablePyramid", "max_scales"]
+__all__ = ["Band", "ComplexSteerablePyramid", "LevelPlan", "max_scales"]
 
 
 def max_scales(shape: tuple[int, int]) -> int:
@@ -102,6 +102,27 @@ def _point_op(im: np.ndarray, lut: np.ndarray, origin: float, step: float) -> np
     i0 = np.clip(i0, 0, len(lut) - 2)
     frac = pos - i0
     return lut[i0] * (1 - frac) + lut[i0 + 1] * frac
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """How one level slot is cut from a frame's full (unshifted) 2-D spectrum.
+
+    A level's bands live in a crop of the spectrum around their frequencies: ``spectrum[rows][:, cols]``
+    times ``filters[k]`` is band ``k``'s spectrum on that crop, and its inverse FFT the band's
+    complex coefficients (at the crop's size: the level's down-sampled grid).
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int
+        Indices into the full spectrum's rows and columns (all of them at full resolution).
+    filters : ndarray, shape (K, len(rows), len(cols)), complex64
+        The bands' masks, already ``ifftshift``-ed (shared with the pyramid: do not modify).
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    filters: np.ndarray
 
 
 class ComplexSteerablePyramid:
@@ -269,6 +290,12 @@ class ComplexSteerablePyramid:
         """
         spec = self.spectrum(frames)
         return [self.level_from_spectrum(spec, i) for i in range(len(self._filters))]
+
+    def level_plan(self, i: int) -> LevelPlan:
+        """The :class:`LevelPlan` of level slot ``i`` (an index into :attr:`levels`): what an
+        estimator needs to take the level's bands from a spectrum itself."""
+        rows_i, cols_i = self._index[i]
+        return LevelPlan(rows_i, cols_i, self._filters[i])
 
     def level_from_spectrum(self, spec: np.ndarray, i: int) -> np.ndarray:
         """Bands of level slot ``i`` (an index into :attr:`levels`) from a batch spectrum."""

@@ -22,9 +22,15 @@ import os
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 from . import __version__
+from .errors import ParameterError, VideoReadError
+from .io.atomic import atomic_path
+from .io.audio import check_writable, resample
 from .outputs import json_default
+from .plot import _pyplot, pitch_track, spectrogram, spectrum
+from .plot import vibration_map as draw_vibration_map
 
 __all__ = ["write_report", "render_report", "LISTEN_RATE"]
 
@@ -78,22 +84,12 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _pyplot():
-    from .plot import _pyplot as get
-
-    return get()
-
-
 def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{_e(alt)}">'
 
 
 def _wav_uri(x: np.ndarray, rate: float) -> str:
     """44.1 kHz 16-bit WAV data URI of ``x`` (resampled with soxr and peak-normalised)."""
-    import soundfile as sf
-
-    from .io.audio import resample
-
     y = resample(np.asarray(x, dtype=np.float64), rate_in=rate, rate_out=LISTEN_RATE)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     if peak > 0:
@@ -105,10 +101,6 @@ def _wav_uri(x: np.ndarray, rate: float) -> str:
 
 def _file_wav_uri(path: str) -> str:
     """Data URI of a WAV file already at a browser-playable rate (e.g. ``save``'s listenable copy)."""
-    import soundfile as sf
-
-    from .errors import ParameterError, VideoReadError
-
     try:
         info = sf.info(path)
     except (RuntimeError, sf.LibsndfileError, OSError) as exc:
@@ -122,8 +114,6 @@ def _file_wav_uri(path: str) -> str:
 
 
 def _spectrograms(recovery) -> str:
-    from .plot import spectrogram, spectrum
-
     plt = _pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(10, 6.5), constrained_layout=True)
     m0 = spectrogram(recovery.raw, rate=recovery.rate, ax=axes[0])
@@ -151,14 +141,12 @@ def _spectrograms(recovery) -> str:
 
 
 def _vibration_map(vmap, roi=None) -> str:
-    from .plot import vibration_map
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
     box = tuple(int(v) for v in roi) if roi is not None and len(roi) == 4 else None
     if box is not None and box == tuple(int(v) for v in vmap.roi):
         box = None  # the map covers exactly the recovery's region: nothing to outline
-    mesh = vibration_map(vmap, ax=ax, roi=box)
+    mesh = draw_vibration_map(vmap, ax=ax, roi=box)
     fig.colorbar(mesh, ax=ax, label=getattr(mesh, "colorbar_label", "tile SNR (dB)"))
     ax.set_title(f"vibration map, {vmap.band[0]:.0f}-{vmap.band[1]:.0f} Hz"
                  + (" (outline: the region recovered)" if box is not None else ""))
@@ -215,8 +203,6 @@ def _channels(diag: dict) -> str:
 
 
 def _voice(voice) -> str:
-    from .plot import pitch_track
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 3.2), constrained_layout=True)
     pitch_track(voice, ax=ax)
@@ -270,8 +256,6 @@ def render_report(
     title: str | None = None,
 ) -> str:
     """The report's HTML text (see :func:`write_report`)."""
-    from .errors import ParameterError
-
     if not hasattr(recovery, "audio") or not hasattr(recovery, "rate"):
         raise ParameterError("recovery must be a vismic Recovery (from vismic.pipeline.recover)")
     inp = dict(recovery.input or {})
@@ -375,10 +359,6 @@ def write_report(
     OutputError
         The file cannot be written.
     """
-    from .errors import ParameterError
-    from .io.atomic import atomic_path
-    from .io.audio import check_writable
-
     path = os.fspath(path)
     if not path.lower().endswith((".html", ".htm")):
         raise ParameterError(f"--report {path}: the report must be an .html path")

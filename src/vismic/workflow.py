@@ -7,7 +7,8 @@ then the voice report, the vibration map picture, the HTML report and the sound 
 video. Every output path is checked before any work starts.
 
 This module is the top of the library's data flow: it composes stages and is imported by the
-front ends (the CLI, the web UI) only.
+front ends (the CLI, the web UI) only. The extras' modules (voice, vibration map, plot, report) are
+imported when an extra is asked for: they import scipy.signal and matplotlib (about a second).
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ._typing import ProgressFn
 from .errors import ParameterError, VismicError
-from .io import FrameSource
+from .io import CAMERA_EXTENSIONS, FrameSource
 from .io.audio import check_writable
+from .io.mux import MUX_SUFFIXES
+from .io.mux import mux as mux_audio
 from .outputs import check_output_paths, output_paths, save
 from .params import Recovery, RecoveryParams
+from .pipeline import recover
+from .rolling_shutter import RollingShutterParams, recover_rolling_shutter
 
 __all__ = ["Written", "recover_and_write", "EXTRAS_ON_ERROR"]
 
@@ -53,9 +60,6 @@ def _input_path(source) -> str | None:
 def _check_extras(source, *, report: str | None, map_png: str | None, mux: str | None, force: bool,
                   outputs: dict[str, str]) -> None:
     """Refuse unusable extra outputs before any work (suffixes, folders, existing files, clashes)."""
-    from .io import CAMERA_EXTENSIONS
-    from .io.mux import MUX_SUFFIXES
-
     if report is not None and not report.lower().endswith((".html", ".htm")):
         raise ParameterError(f"--report {report}: the report must be an .html path")
     if map_png is not None and not map_png.lower().endswith(".png"):
@@ -140,8 +144,6 @@ def recover_and_write(
     ParameterError, InputError, VideoReadError, OutputError, OutputExistsError
         Bad input or an unusable output, before any work where it can be known then.
     """
-    from .rolling_shutter import RollingShutterParams
-
     if extras_on_error not in EXTRAS_ON_ERROR:
         raise ParameterError(f"extras_on_error={extras_on_error!r} must be one of {EXTRAS_ON_ERROR}")
     rolling = isinstance(params, RollingShutterParams)
@@ -164,12 +166,8 @@ def recover_and_write(
 
     step("recovering the sound")
     if rolling:
-        from .rolling_shutter import recover_rolling_shutter
-
         rec = recover_rolling_shutter(source, params, progress=progress)
     else:
-        from .pipeline import recover
-
         rec = recover(source, params, progress=progress, checkpoint=checkpoint, executor=executor)
     done = Written(rec, {})
 
@@ -179,7 +177,7 @@ def recover_and_write(
         rec.warnings.append(text)
     if voice or report:
         step("analysing the voice")
-        from .analysis.voice import voice_report
+        from .analysis.voice import voice_report  # an extra: imported when asked for (module docstring)
 
         try:
             done.voice = voice_report(rec.audio, rate=rec.rate)
@@ -199,7 +197,7 @@ def recover_and_write(
 
     if (report or map_png) and inp is not None:
         step("computing the vibration map")
-        from .analysis.vibmap import vibration_map
+        from .analysis.vibmap import vibration_map  # an extra (module docstring)
 
         # the region recovered; with an automatic ROI the whole frame, to show where the region came from
         roi = None if getattr(params, "roi", None) == "auto" else rec.input.get("roi")
@@ -209,7 +207,7 @@ def recover_and_write(
         except VismicError as exc:
             note(f"no vibration map: {exc}")
     if map_png and done.vibration_map is not None:
-        from .plot import save_vibration_map
+        from .plot import save_vibration_map  # an extra (module docstring)
 
         def draw() -> None:
             done.paths["map"] = save_vibration_map(done.vibration_map, map_png)
@@ -217,7 +215,7 @@ def recover_and_write(
         extra("vibration map picture", draw)
     if report:
         step("writing the report")
-        from .report import write_report
+        from .report import write_report  # an extra (module docstring)
 
         def write() -> None:
             done.paths["report"] = os.fspath(write_report(rec, report, listen_wav=done.paths.get("listen"),
@@ -232,10 +230,6 @@ def recover_and_write(
 
 
 def _mux(done: Written, video: str | None, out: str, timing: str, pitch: str, force: bool) -> None:
-    import numpy as np
-
-    from .io.mux import mux
-
     rec = done.recovery
     audio = rec.audio
     # the audio starts at the first row's instant (rolling shutter) of the first frame used (--start)
@@ -243,6 +237,6 @@ def _mux(done: Written, video: str | None, out: str, timing: str, pitch: str, fo
     t0 = (rec.diagnostics.get("time_of_first_sample_s") or 0.0) + first / rec.params.fps
     if t0 > 0:
         audio = np.concatenate([np.zeros(int(round(t0 * rec.rate))), audio])
-    done.muxed = mux(video, audio, out, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=timing, pitch=pitch,
-                     force=force)
+    done.muxed = mux_audio(video, audio, out, audio_rate=rec.rate, capture_fps=rec.params.fps, timing=timing,
+                           pitch=pitch, force=force)
     done.paths["mux"] = done.muxed["path"]

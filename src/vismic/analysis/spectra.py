@@ -45,11 +45,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft as sfft
 import scipy.signal as ss
+from scipy.ndimage import binary_dilation, median_filter, percentile_filter
 
+from .._typing import ProgressFn
 from ..errors import NoTextureError, ParameterError
 from ..io import FrameSource
 from ..motion import region_edges
-from .vibmap import CellMotion, ProgressFn, check_band, check_roi, open_frames, pick_scales, resolve_rate, stream_cells
+from .cells import CellMotion, bandpass, check_band, check_roi, open_frames, pick_scales, resolve_rate, stream_cells
 
 __all__ = ["MotionSpectrum", "ModalPeak", "motion_spectrum", "signal_spectrum", "modal_peaks", "peaks_csv"]
 
@@ -386,8 +388,6 @@ def noise_floor(spec: MotionSpectrum, psd: np.ndarray | None = None) -> np.ndarr
     side, and the running median is taken.  So broad or crowded peaks do not lift the floor under them,
     and the result estimates the noise's median PSD.
     """
-    from scipy.ndimage import binary_dilation, median_filter, percentile_filter
-
     p = spec.psd if psd is None else psd
     bins = max(1, round(spec.nfft / spec.nperseg))
     df = spec.freqs[1] - spec.freqs[0]
@@ -414,7 +414,7 @@ def detection_threshold_db(spec: MotionSpectrum) -> float:
     A Welch estimate of K half-overlapping Hann segments is distributed as ``chi2(nu) / nu`` times the
     true PSD with ``nu = 2K / (1 + 2 * 0.167^2)`` (Welch 1967; 0.167 is the overlap correlation).
     """
-    from scipy.stats import chi2
+    from scipy.stats import chi2  # lazily: importing scipy.stats costs about half a second
 
     nu = 2 * spec.segments / (1 + 2 * 0.167**2)
     return float(10 * np.log10(chi2.isf(FALSE_ALARM, nu) / chi2.median(nu)))
@@ -431,8 +431,6 @@ def _taper_autocorr(n: int, taper: str) -> np.ndarray:
 def _record_periodogram(spec: MotionSpectrum, region: tuple[int, int] | None,
                         taper: str) -> tuple[np.ndarray, np.ndarray]:
     """Periodogram of the whole band-passed record (weighted over regions like :attr:`psd`)."""
-    from .vibmap import bandpass
-
     x = spec.signals.astype(np.float64)  # (n, k, rows, cols)
     n = x.shape[0]
     if region is not None:
@@ -485,7 +483,7 @@ def _fit_mode(idx: np.ndarray, per: np.ndarray, rw: np.ndarray, rate: float, f_g
     a sloping floor is not mistaken for a skirt); ``f0`` stays within ``f_tol`` Hz of ``f_guess``.
     Returns ``(f0, g)`` in Hz, or None.
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import minimize  # lazily: about 0.15 s, only for the peaks' fits
 
     model = _ModeModel(idx, rw, rate)
     k = int(np.argmin(np.abs(idx * res - f_guess)))

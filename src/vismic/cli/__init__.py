@@ -2,6 +2,9 @@
 
 Errors a user can cause print one line (``vismic: error: ...``) and exit with status 2; warnings
 print as ``vismic: warning: ...`` on stderr; ``--json`` prints a machine-readable result on stdout.
+
+Each command imports its stages inside its function (the only reason for the imports there): a
+command pays only for what it runs, and ``vismic --help`` answers in about half a second.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""What every ``vismic`` command shares: output planning, progress, the --voice/--report/--mux extras."""
+"""What every ``vismic`` command shares: output planning, progress bars, printing a recovery's result.
+
+Imports inside functions are the CLI's rule (see :mod:`vismic.cli`): a command pays only for what it runs.
+"""
 
 from __future__ import annotations
 

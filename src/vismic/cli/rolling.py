@@ -1,4 +1,7 @@
-"""The rolling-shutter half of ``vismic recover`` and the ``vismic calibrate`` command (argparse, no numerics)."""
+"""The rolling-shutter half of ``vismic recover`` and the ``vismic calibrate`` command (argparse, no numerics).
+
+Imports inside functions are the CLI's rule (see :mod:`vismic.cli`): a command pays only for what it runs.
+"""
 
 from __future__ import annotations
 

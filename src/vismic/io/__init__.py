@@ -27,6 +27,7 @@ def open_source(path: str) -> FrameSource:
         If nothing is found at ``path`` or it cannot be read.
     """
     path = os.fspath(path)
+    # each reader is imported when its kind of input is opened (PyAV, Pillow, the camera parsers)
     if glob.has_magic(path) and not os.path.exists(path):
         from .images import ImageSequenceSource
 

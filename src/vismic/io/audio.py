@@ -12,6 +12,8 @@ import io
 import os
 
 import numpy as np
+import soundfile as sf
+import soxr
 
 from ..errors import OutputError, OutputExistsError, ParameterError, VideoReadError
 from .atomic import atomic_path
@@ -48,8 +50,6 @@ def read_audio(path: str) -> tuple[np.ndarray, float]:
     VideoReadError
         No such file, or not a file soundfile can read.
     """
-    import soundfile as sf
-
     if not os.path.isfile(path):
         raise VideoReadError(f"{path}: no such audio file; check the path")
     try:
@@ -61,8 +61,6 @@ def read_audio(path: str) -> tuple[np.ndarray, float]:
 
 def resample(x: np.ndarray, *, rate_in: float, rate_out: float) -> np.ndarray:
     """Band-limited resampling with soxr (very high quality; handles non-integer rates)."""
-    import soxr
-
     if rate_in <= 0 or rate_out <= 0:
         raise ParameterError(f"resampling rates must be > 0 Hz (got {rate_in} -> {rate_out})")
     x = np.asarray(x, dtype=np.float64)
@@ -85,8 +83,6 @@ def write_wav(path: str, x: np.ndarray, *, rate: float, subtype: str = "PCM_16",
     header (the exact rate belongs in the JSON sidecar). ``container``: ``"WAV"`` or ``"FLAC"``
     (default: from the suffix of ``path``; FLAC holds 16 or 24-bit samples up to 655,350 Hz).
     """
-    import soundfile as sf
-
     check_writable(path, force=force)
     fmt = container or ("FLAC" if str(path).lower().endswith(".flac") else "WAV")
     try:

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
+from PIL import Image
 
 from ..errors import InputError, VideoReadError
 from .base import ROI, FrameSource
@@ -92,8 +93,6 @@ def _load_image(path: str) -> np.ndarray:
     Pillow's plugins raise many kinds of exceptions on damaged files (OSError, ValueError,
     SyntaxError, struct.error, ...), so every ``Exception`` but MemoryError is caught here.
     """
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -47,10 +47,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 from ..errors import InputError, OutputError, ParameterError, VideoReadError
-from .audio import read_audio, resample
+from .atomic import atomic_path
+from .audio import check_writable, read_audio, resample
 
 __all__ = ["mux", "time_stretch", "TIMINGS", "PITCHES", "MUX_SUFFIXES"]
 
@@ -288,11 +290,6 @@ def mux(
     OutputExistsError
         ``out`` exists and ``force`` is False.
     """
-    import av
-
-    from .atomic import atomic_path
-    from .audio import check_writable
-
     if timing not in TIMINGS:
         raise ParameterError(f"timing={timing!r} must be one of {TIMINGS}")
     if pitch not in PITCHES:
@@ -387,8 +384,6 @@ def mux(
 
 def _audio_frames(stream, track: np.ndarray, start_pts: int) -> Iterator[tuple[float, Any]]:
     """(start time in s, packet) of the encoded track, in order."""
-    import av
-
     size = stream.codec_context.frame_size or 1024
     for i in range(0, len(track), size):
         fr = av.AudioFrame.from_ndarray(track[None, i : i + size], format="flt", layout="mono")
@@ -403,8 +398,6 @@ def _audio_frames(stream, track: np.ndarray, start_pts: int) -> Iterator[tuple[f
 
 def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t0: float, *,
            renumber: bool = False) -> dict:
-    import av
-
     container = av.open(os.fspath(tmp), mode="w", format=fmt)
     frames = 0
     try:

@@ -8,6 +8,9 @@ compute. Used by the global-shutter pipeline, the rolling-shutter recovery and t
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from .._backends import one_blas_thread
 from .._typing import ProgressFn
 from .._validation import check_rate
 from ..errors import InputError, NoTextureError, ParameterError
+from . import open_source
 from .base import ROI, FrameSource
 
 __all__ = ["resolve_rate", "stream_motion", "check_texture", "check_length", "prefetched", "run_on_source",
@@ -75,7 +79,6 @@ def resolve_rate(src: FrameSource, fps: float | None, *, stacklevel: int = 3) ->
 
 def input_facts(src: FrameSource, **more) -> dict:
     """The input's facts for a sidecar: :meth:`FrameSource.describe`, its size in bytes, and ``more``."""
-    import os
 
     try:
         size = os.path.getsize(src.path) if os.path.isfile(src.path) else None
@@ -162,9 +165,6 @@ def prefetched(batches, *, depth: int = 3):
     batches wait in the queue (memory stays bounded).  An exception raised by the reader is raised
     here, unchanged; leaving the loop early (an error, Ctrl-C) stops the reader and closes it.
     """
-    import queue
-    import threading
-
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     end = object()
@@ -214,10 +214,6 @@ def run_on_source(source, run: Callable[[FrameSource], object]):
     The warnings are emitted again once ``run`` is over and set as the result's ``warnings``
     (their messages), so a :class:`~vismic.params.Recovery` carries what was said during it.
     """
-    import os
-
-    from . import open_source
-
     own = not isinstance(source, FrameSource)
     src = open_source(os.fspath(source)) if own else source
     caught: list[warnings.WarningMessage] = []

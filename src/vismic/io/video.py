@@ -25,10 +25,12 @@ decoder does not flag goes unreported (it costs a click at most).
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from array import array
 from collections.abc import Iterator
 
+import av
 import numpy as np
 
 from ..errors import InputError, VideoReadError
@@ -60,10 +62,6 @@ def _presentation_pts(path: str) -> np.ndarray | None:
     timestamps (e.g. Matroska's millisecond clock at high frame rates), a damaged file.  Cached
     per (path, size, modification time).
     """
-    import os
-
-    import av
-
     try:
         st = os.stat(path)
     except OSError:
@@ -126,8 +124,6 @@ class VideoSource(FrameSource):
     kind = "video"
 
     def __init__(self, path: str) -> None:
-        import av
-
         self.path = str(path)
         self._grey_plans: dict[str, tuple] = {}  # pixel format -> how its frames become grey
         container = self._open()
@@ -190,8 +186,6 @@ class VideoSource(FrameSource):
             container.close()
 
     def _open(self):
-        import av
-
         try:
             return av.open(self.path, metadata_errors="replace")
         except FileNotFoundError as exc:
@@ -297,8 +291,6 @@ class VideoSource(FrameSource):
         yield from self._read(batch, sl, start, stop, None)
 
     def _read(self, batch: int, sl, start: int, stop: int | None, located: np.ndarray | None) -> Iterator[np.ndarray]:
-        import av
-
         rows, cols = self.shape
         size = (len(range(rows)[sl[0]]), len(range(cols)[sl[1]]))
         buf = np.empty((batch, *size), np.float32)  # frames are converted straight into their batch
@@ -385,7 +377,6 @@ class VideoSource(FrameSource):
     def _ends_in_data(self, container, end: int) -> bool:
         """True for a container that writes an index or trailer after the last frame (Matroska, AVI,
         NUT) whose file ends inside or right after a frame's data: a copy cut short."""
-        import os
 
         fmt = getattr(container.format, "name", "") or ""
         if not end or not fmt.startswith(("matroska", "avi", "nut")):

@@ -30,6 +30,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
 from ..errors import InputError, ParameterError
@@ -105,8 +106,6 @@ def write_video(
     InputError
         No frames, or frames that change size or are not 2-D/3-D.
     """
-    import av
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:

@@ -14,6 +14,8 @@ import scipy.fft as sfft
 
 from .._typing import ProgressFn
 from ..errors import InputError, ParameterError
+from ..io import FrameSource, open_source
+from ..io.base import ROI
 from .row_motion import RowMotionEstimator, anchor_frames
 from .rows import RowSignals, row_signals
 from .timing import RowTiming, _num
@@ -340,8 +342,6 @@ def _search_range(frequency: float, fps: float, rows: int, h: int) -> tuple[floa
 
 
 def _open(source: Any):
-    from ..io import FrameSource, open_source
-
     own = not isinstance(source, FrameSource)
     return (open_source(os.fspath(source)) if own else source), own
 
@@ -376,8 +376,6 @@ def calibrate_flicker(source: Any, *, fps: float, flicker_hz: float, roi: tuple[
     ------
     ParameterError, InputError, VideoReadError
     """
-    from ..io.base import ROI
-
     fps = _num("fps", fps, unit="Hz", fix="give the exact frame rate, e.g. 59.94")
     f = _num("flicker_hz", flicker_hz, unit="Hz", fix="give the light's flicker frequency, e.g. 120")
     src, own = _open(source)
@@ -419,8 +417,6 @@ def calibrate_flicker(source: Any, *, fps: float, flicker_hz: float, roi: tuple[
 
 def _row_signals_of(source: Any, *, roi, direction: str, batch: int, progress: ProgressFn | None = None
                     ) -> tuple[RowSignals, Any, int, int]:
-    from ..io.base import ROI
-
     src, own = _open(source)
     try:
         rows, cols = src.shape

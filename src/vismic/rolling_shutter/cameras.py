@@ -11,6 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from typing import Any
 
 from ..errors import ParameterError
@@ -53,8 +54,6 @@ def camera_table() -> tuple[Camera, ...]:
         Line delay in seconds, frame readout and gap in seconds, exposure in seconds where the
         source states one (only the Pentax K-01 of the paper).
     """
-    from importlib.resources import files
-
     text = files("vismic").joinpath("data/cameras.csv").read_text(encoding="utf-8")
     out = []
     for r in csv.DictReader(io.StringIO(text)):

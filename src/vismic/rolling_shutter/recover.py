@@ -14,9 +14,12 @@ import numpy as np
 
 from .._typing import ProgressFn
 from .._validation import check_rate
-from ..denoise import DENOISERS, check_level
+from ..denoise import DENOISERS, check_level, default_highpass, highpass, normalize_to, postprocess
 from ..errors import ParameterError
-from ..params import JsonParams, check_roi_param
+from ..io.audio import resample
+from ..io.base import ROI
+from ..io.stream import input_facts, resolve_rate, run_on_source, stream_motion
+from ..params import JsonParams, Recovery, check_roi_param
 from .calibrate import line_delay_consistency
 from .cameras import find_camera
 from .exposure import equalize_exposure, exposure_report
@@ -219,8 +222,6 @@ def recover_rolling_shutter(source: Any, params: RollingShutterParams, *, progre
     InputError, NoTextureError, VideoReadError
         As :func:`vismic.pipeline.recover`.
     """
-    from ..io.stream import run_on_source
-
     if not isinstance(params, RollingShutterParams):
         raise ParameterError("params must be a RollingShutterParams (see vismic.rolling_shutter)")
     return run_on_source(source, lambda src: _run(src, params, progress))
@@ -228,7 +229,7 @@ def recover_rolling_shutter(source: Any, params: RollingShutterParams, *, progre
 
 def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np.ndarray:
     """Zero-phase Butterworth low-pass (nothing done when ``cutoff`` is at or above 0.45 ``rate``)."""
-    import scipy.signal as ss
+    import scipy.signal as ss  # lazily: importing scipy.signal costs about a second
 
     if cutoff >= 0.45 * rate:
         return x
@@ -237,12 +238,6 @@ def _lowpass(x: np.ndarray, *, rate: float, cutoff: float, order: int = 8) -> np
 
 
 def _run(src: Any, params: RollingShutterParams, progress: ProgressFn | None):
-    from ..denoise import default_highpass, highpass, normalize_to, postprocess
-    from ..io.audio import resample
-    from ..io.base import ROI
-    from ..io.stream import input_facts, resolve_rate, stream_motion
-    from ..params import Recovery
-
     t_start = time.perf_counter()
     fps, fps_source = resolve_rate(src, params.fps, stacklevel=5)
     rows, cols = src.shape

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 from .._typing import ProgressFn
 from .._validation import bad
 from ..errors import InputError, OutputExistsError
 from ..io.atomic import atomic_path
+from ..io.writers import write_video
 from .scene import (
     Scene,
 )
@@ -71,10 +73,6 @@ def render(
     ParameterError
         Unsupported suffix or codec.
     """
-    import soundfile as sf
-
-    from ..io.writers import write_video
-
     video_path = Path(video_path)
     truth = Path(truth_path) if truth_path is not None else video_path.with_suffix(".truth.wav")
     if truth.resolve() == video_path.resolve():

@@ -6,6 +6,8 @@ import math
 import os
 
 import numpy as np
+import soundfile as sf
+import soxr
 
 from .._validation import bad
 from ..errors import VideoReadError
@@ -86,7 +88,7 @@ def builtin_sound(
                        f"use freq < {rate / 2:g} or a higher rate")
         x = np.sin(2 * np.pi * f * t)
     elif name == "chirp":
-        from scipy.signal import chirp
+        from scipy.signal import chirp  # lazily: importing scipy.signal costs about half a second
         from scipy.signal.windows import tukey
 
         # 5% cosine taper at both ends: an abrupt stop at 0.45 rate would leak above it
@@ -154,9 +156,6 @@ def load_sound(path: str | os.PathLike[str], rate: float, *, duration: float | N
     ParameterError
         Bad ``rate`` or ``duration``, or the result is silent or shorter than 2 samples.
     """
-    import soundfile as sf
-    import soxr
-
     rate = _check_rate(rate)
     try:
         data, file_rate = sf.read(os.fspath(path), dtype="float64", always_2d=True)

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import scipy.fft as sfft
+from PIL import Image, UnidentifiedImageError
 
 from .._validation import bad, check_number
 from ..errors import VideoReadError
@@ -193,8 +194,6 @@ def load_texture(
     ParameterError
         Bad ``shape`` or ``scale``.
     """
-    from PIL import Image, UnidentifiedImageError
-
     if shape is not None:
         shape = _check_shape("shape", shape)
     if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
