@@ -174,3 +174,16 @@ def test_a_resumed_run_follows_the_plans_of_its_checkpoint(tmp_path, monkeypatch
     resumed = pl.recover(path, params, checkpoint=ck)
     assert resumed.timings["chunks_resumed"] >= 2 and learned == [saved]
     np.testing.assert_array_equal(resumed.audio, clean.audio)
+
+
+def test_backend_numpy_runs_plain_scipy_and_numpy_and_says_so(tmp_path):
+    """params.backend is the one switch a run records: "numpy" takes scipy.fft and numpy whatever is
+    installed; "auto" takes what _backends picks; both agree to float32 rounding."""
+    sc = _scene(duration=0.3)
+    path = _npy(sc, tmp_path / "s.npy")
+    plain = pl.recover(path, pl.RecoveryParams(fps=RATE, mode="anchored", backend="numpy", processes=1))
+    auto = pl.recover(path, pl.RecoveryParams(fps=RATE, mode="anchored", processes=1))
+    assert plain.timings["fft"] == "scipy" and plain.timings["phase_step"] == "numpy"
+    assert auto.params.backend == "auto" and auto.timings["fft"] == _backends.fft_backend()
+    assert plain.sidecar()["params"]["backend"] == "numpy"
+    np.testing.assert_allclose(plain.raw, auto.raw, rtol=0, atol=1e-4 * np.abs(auto.raw).max())

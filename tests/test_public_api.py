@@ -14,7 +14,8 @@ PUBLIC = {
         "ParameterError", "VideoReadError", "VismicError", "__version__",
     ],
     "vismic.params": [
-        "AUTO_FAST_LOSS_DB", "AUTO_FAST_SNR_DB", "AUTO_PROBE_FRAMES", "PIPELINE_MODES", "Recovery", "RecoveryParams",
+        "AUTO_FAST_LOSS_DB", "AUTO_FAST_SNR_DB", "AUTO_PROBE_FRAMES", "BACKENDS", "PIPELINE_MODES", "Recovery",
+        "RecoveryParams",
     ],
     "vismic.pipeline": [
         "Recovery", "RecoveryParams", "output_paths", "recover", "save", "stream_motion",

@@ -115,7 +115,8 @@ def build_estimator(params: RecoveryParams, shape: tuple[int, int], *, n_frames:
 
             est = TorchMotionEstimator(pyr, mode=params.mode, grid=grid)
         else:
-            est = MotionEstimator(pyr, mode=params.mode, grid=grid, compiled=compiled)
+            est = MotionEstimator(pyr, mode=params.mode, grid=grid,
+                                  compiled=compiled and params.backend == "auto")
     return est, scales, grid
 
 
@@ -285,9 +286,9 @@ def measure_motion(src: FrameSource, est: Estimator, params: RecoveryParams, roi
     # the parallel path may use smaller chunks
     facts: dict = {"processes": 1, "chunk_frames": _on_anchor_grid(params.chunk)}
     exact = isinstance(est, MotionEstimator)
-    fftw = exact and fft_backend() == "fftw"
+    fftw = exact and est.compiled and fft_backend() == "fftw"
     if exact:
-        facts["fft"] = fft_backend()
+        facts["fft"] = "fftw" if fftw else "scipy"
     if fftw and store is not None:
         # a resumed run follows the FFTW plans of the run that saved the chunks: the same rounding
         saved = store.load_blob(_WISDOM_FILE)
@@ -296,7 +297,7 @@ def measure_motion(src: FrameSource, est: Estimator, params: RecoveryParams, roi
         if saved is None:
             store.save_blob(_WISDOM_FILE, fft_wisdom())
     if exact and not parallel:
-        facts["phase_step"] = "numba" if warm_jit() else "numpy"
+        facts["phase_step"] = "numba" if est.compiled and warm_jit() else "numpy"
     if not parallel:
         with one_blas_thread():
             signals, done, resumed = _motion_serial(src, est, params, roi, progress, store)
@@ -382,7 +383,7 @@ def measure_motion(src: FrameSource, est: Estimator, params: RecoveryParams, roi
                 todo, procs, task=task, record=record, pooled=_in_worker, here=motion_range,
                 instead=in_this_process, while_starting=_import_post,
                 # workers fork with numpy/scipy/av imported (and the compiled phase step loaded, when used)
-                preload="vismic._warm" if exact and jit_wanted() else "vismic.measure")
+                preload="vismic._warm" if exact and est.compiled and jit_wanted() else "vismic.measure")
         finally:
             _WORKER_CACHE.key = _WORKER_CACHE.estimator = None
         if broken:
@@ -394,7 +395,7 @@ def measure_motion(src: FrameSource, est: Estimator, params: RecoveryParams, roi
         for i, fut in futures:
             record(i, fut.result())
     if exact:
-        facts["phase_step"] = "numba" if warm_jit() else "numpy"
+        facts["phase_step"] = "numba" if est.compiled and warm_jit() else "numpy"
     est.mean_weight = weight
     if ends < n:
         warnings.warn(

@@ -18,9 +18,12 @@ from .denoise import DENOISERS, check_level
 from .errors import ParameterError
 from .motion import MODES, TORCH_MODES
 
-__all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES", "AUTO_PROBE_FRAMES", "AUTO_FAST_SNR_DB", "AUTO_FAST_LOSS_DB"]
+__all__ = ["RecoveryParams", "Recovery", "PIPELINE_MODES", "BACKENDS", "AUTO_PROBE_FRAMES", "AUTO_FAST_SNR_DB",
+           "AUTO_FAST_LOSS_DB"]
 
 PIPELINE_MODES = ("auto", *MODES, "fast")
+#: where the exact motion step runs (:attr:`RecoveryParams.backend`)
+BACKENDS = ("auto", "numpy", "torch")
 #: ``mode="auto"`` compares both paths on this many frames (two anchor cells) where the fast
 #: path's signal is loudest
 AUTO_PROBE_FRAMES = 256
@@ -141,10 +144,15 @@ class RecoveryParams(JsonParams):
         The result does not depend on it.
     chunk : int
         Frames per work unit (the unit of parallel work and of checkpoints).
-    backend : {"numpy", "torch"}
-        Where the exact motion step runs: numpy/scipy (default) or PyTorch
-        (:mod:`vismic.gpu`, extra ``vismic[gpu]``; a GPU when one is present, batched over
-        ``batch`` frames, one process).  Equal to float32 rounding, not bit for bit.
+    backend : {"auto", "numpy", "torch"}
+        Where the exact motion step runs. ``"auto"`` (default): on the CPU with the fastest
+        libraries installed and allowed (FFTW plans with ``vismic[fftw]``, numba's compiled phase
+        step with ``vismic[jit]``; ``VISMIC_FFT=scipy`` and ``VISMIC_JIT=0`` turn them off;
+        :mod:`vismic._backends`). ``"numpy"``: on the CPU with scipy.fft and numpy only, whatever
+        is installed (the same result on any machine to the last bit, at some speed). ``"torch"``:
+        PyTorch (:mod:`vismic.gpu`, extra ``vismic[gpu]``; a GPU when one is present, batched over
+        ``batch`` frames, one process). All agree to float32 rounding, not bit for bit; the
+        sidecar's ``timings`` say which FFT and phase step ran (``fft``, ``phase_step``).
     """
 
     fps: float | None = None
@@ -164,7 +172,7 @@ class RecoveryParams(JsonParams):
     workers: int = 1
     processes: int | None = None
     chunk: int = 2048
-    backend: str = "numpy"
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.fps is not None:
@@ -200,8 +208,8 @@ class RecoveryParams(JsonParams):
             raise ParameterError(f"workers={self.workers} must be >= 1")
         if self.processes is not None and not 1 <= int(self.processes) <= 1024:
             raise ParameterError(f"processes={self.processes} must be >= 1 (or None for every usable core)")
-        if self.backend not in ("numpy", "torch"):
-            raise ParameterError(f"backend={self.backend!r} must be numpy or torch")
+        if self.backend not in BACKENDS:
+            raise ParameterError(f"backend={self.backend!r} must be one of {', '.join(BACKENDS)}")
         if self.backend == "torch" and self.mode not in TORCH_MODES:
             raise ParameterError(f"the torch backend runs modes {' and '.join(TORCH_MODES)}; add --mode increment "
                                  f"(mode {self.mode!r} runs on numpy)")

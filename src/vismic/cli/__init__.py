@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save finished chunks in DIR and resume from it when run again (default for clips of "
                         ">= 10 chunks: <output>.checkpoint/, removed after success)")
     r.add_argument("--no-checkpoint", action="store_true", help="never write checkpoints")
-    r.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                   help="exact motion step on numpy (default) or PyTorch: a GPU when present, use a larger --batch "
-                        "(vismic[gpu])")
+    r.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
+                   help="exact motion step: auto (default: the CPU with FFTW and numba where installed), numpy "
+                        "(scipy.fft and numpy only: the same bits on any machine) or torch (a GPU when present; "
+                        "use a larger --batch; vismic[gpu])")
     r.add_argument("--dask", nargs="?", const="local", default=None, metavar="SCHEDULER",
                    help="run chunks on Dask: a scheduler address, or no value for a local cluster (vismic[dask])")
     r.add_argument("--force", action="store_true", help="overwrite existing outputs")
