@@ -45,3 +45,15 @@ def shifted_frames(texture, dx, dy=None):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def make_scene(*, rate=2200.0, rms=0.01, shape=(96, 96), duration=1.0, seed=0, sound="noise", texture="pink",
+               sigma=2.0, **kw):
+    """The tests' rendered scene: a ``texture`` (32 px larger than the frame) moved ``rms`` px RMS by a
+    built-in ``sound``, read noise ``sigma`` grey levels; ``kw`` goes to :class:`vismic.simulate.Scene`."""
+    from vismic import simulate as sim
+
+    s = sim.builtin_sound(sound, rate=rate, duration=duration, seed=seed)
+    tex = sim.make_texture(texture, (shape[0] + 32, shape[1] + 32), seed=seed)
+    return sim.Scene(texture=tex, sound=s, rate=rate, rms_px=rms, shape=shape, noise_sigma=sigma, seed=seed, **kw)
+

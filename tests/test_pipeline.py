@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import make_scene
 
 from vismic import simulate as sim
 from vismic.denoise import DEFAULT_HIGHPASS_HZ, highpass
@@ -16,11 +17,8 @@ from vismic.pipeline import RecoveryParams, recover, save
 RATE = 2200.0
 
 
-def _scene(*, rms=0.01, sigma=2.0, mode="rigid", shape=(96, 96), duration=1.0, seed=0, sound="noise", **kw):
-    s = sim.builtin_sound(sound, rate=RATE, duration=duration, seed=seed)
-    tex = sim.make_texture("pink", (shape[0] + 32, shape[1] + 32), seed=seed)
-    return sim.Scene(texture=tex, sound=s, rate=RATE, rms_px=rms, shape=shape, noise_sigma=sigma,
-                     mode=mode, seed=seed, **kw)
+def _scene(*, mode="rigid", **kw):
+    return make_scene(rate=RATE, mode=mode, **kw)
 
 
 def _npy(scene, path):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import make_scene
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,9 +49,7 @@ REGRESSION_DIRS = sorted(p for p in (fz.REGRESSIONS.iterdir() if fz.REGRESSIONS.
 
 
 def _scene(n_frames=N, shape=(48, 48), seed=3, rms=0.05):
-    s = sim.builtin_sound("melody", rate=RATE, duration=n_frames / RATE, seed=seed)
-    return sim.Scene(texture=sim.make_texture("pink", (shape[0] + 32, shape[1] + 32), seed=seed), sound=s,
-                     rate=RATE, rms_px=rms, shape=shape, noise_sigma=0.5, seed=seed)
+    return make_scene(rate=RATE, duration=n_frames / RATE, shape=shape, seed=seed, rms=rms, sound="melody", sigma=0.5)
 
 
 def _frames(scene) -> np.ndarray:

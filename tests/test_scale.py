@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import pink_texture, shifted_frames
+from conftest import make_scene, pink_texture, shifted_frames
 
 from vismic import simulate as sim
 from vismic.denoise import highpass
@@ -26,11 +26,8 @@ from vismic.pyramid import ComplexSteerablePyramid
 RATE = 2200.0
 
 
-def _scene(*, rms=0.01, shape=(64, 80), duration=1.0, seed=0, texture="pink", direction=30.0, **kw):
-    s = sim.builtin_sound("noise", rate=RATE, duration=duration, seed=seed)
-    tex = sim.make_texture(texture, (shape[0] + 32, shape[1] + 32), seed=seed)
-    return sim.Scene(texture=tex, sound=s, rate=RATE, rms_px=rms, shape=shape, noise_sigma=2.0,
-                     direction_deg=direction, seed=seed, **kw)
+def _scene(*, shape=(64, 80), direction=30.0, **kw):
+    return make_scene(rate=RATE, shape=shape, direction_deg=direction, **kw)
 
 
 def _npy(scene, path):
