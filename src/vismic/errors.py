@@ -9,6 +9,8 @@ already catch those keep working.
 
 from __future__ import annotations
 
+import importlib
+
 __all__ = [
     "VismicError",
     "ParameterError",
@@ -55,8 +57,6 @@ class MissingDependencyError(VismicError, ImportError):
 
 def require(module: str, extra: str, purpose: str):
     """Import ``module`` lazily or raise :class:`MissingDependencyError` with an install hint."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment

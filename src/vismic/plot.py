@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal as ss
 
+from .io.atomic import atomic_path
+
 __all__ = ["spectrogram", "spectrum", "save_spectrogram", "pitch_track", "vibration_map", "save_vibration_map",
            "motion_spectrum", "save_motion_spectrum"]
 
@@ -64,8 +66,6 @@ def spectrum(x: np.ndarray, *, rate: float, ax=None, n_peaks: int = 3):
 
 def save_spectrogram(recovery, path: str) -> str:
     """Spectrogram PNG of a :class:`~vismic.pipeline.Recovery` (raw fused signal and final audio)."""
-    from .io.atomic import atomic_path
-
     plt = _pyplot()
     fig, axes = plt.subplots(3, 1, figsize=(9, 9), constrained_layout=True,
                              gridspec_kw={"height_ratios": [1, 1, 0.8]})
@@ -161,7 +161,7 @@ def vibration_map(vmap, ax=None, quantity: str = "snr_db", *, roi=None, alpha: f
     QuadMesh
         The tile colours (for a colour bar).
     """
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # matplotlib only when drawing (module docstring)
 
     plt = _pyplot()
     if ax is None:
@@ -209,8 +209,6 @@ def vibration_map(vmap, ax=None, quantity: str = "snr_db", *, roi=None, alpha: f
 
 def save_vibration_map(vmap, path: str, *, roi=None) -> str:
     """PNG of a vibration map: SNR and RMS motion per tile over the first frame (written atomically)."""
-    from .io.atomic import atomic_path
-
     plt = _pyplot()
     x0, y0, w, h = vmap.roi
     wide = w >= h
@@ -277,8 +275,6 @@ def motion_spectrum(spec, ax=None, *, peaks=None, floor=None, regions: bool = Tr
 
 def save_motion_spectrum(spec, path: str, *, peaks=None, floor=None, title: str | None = None) -> str:
     """PNG of a motion spectrum with its peaks (written atomically)."""
-    from .io.atomic import atomic_path
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
     motion_spectrum(spec, ax=ax, peaks=peaks, floor=floor)

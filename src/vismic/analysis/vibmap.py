@@ -44,6 +44,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.ndimage import label
 
 from .._typing import ProgressFn
 from ..errors import NoTextureError, ParameterError
@@ -308,8 +309,6 @@ def _tile_std(img: np.ndarray, ey: np.ndarray, ex: np.ndarray) -> np.ndarray:
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    from scipy.ndimage import label
-
     return label(mask, structure=np.ones((3, 3), dtype=int))
 
 

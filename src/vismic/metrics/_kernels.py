@@ -183,7 +183,7 @@ def _lsd_fitted(s: FloatArray, e: FloatArray, rate: float, nperseg: Any) -> floa
 
 def _import_pystoi() -> Any:
     try:
-        from pystoi import stoi as pystoi_stoi
+        from pystoi import stoi as pystoi_stoi  # the optional extra vismic[stoi]
     except ImportError as exc:
         raise MissingDependencyError(
             "STOI needs the optional package 'pystoi': pip install \"vismic[stoi]\""

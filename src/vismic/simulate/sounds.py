@@ -89,7 +89,7 @@ def builtin_sound(
         x = np.sin(2 * np.pi * f * t)
     elif name == "chirp":
         from scipy.signal import chirp  # lazily: importing scipy.signal costs about half a second
-        from scipy.signal.windows import tukey
+        from scipy.signal.windows import tukey  # lazily, as chirp above
 
         # 5% cosine taper at both ends: an abrupt stop at 0.45 rate would leak above it
         x = chirp(t, f0=rate / 40, t1=t[-1], f1=0.45 * rate, method="logarithmic") * tukey(n, 0.05)
