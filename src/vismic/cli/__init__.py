@@ -1,4 +1,4 @@
-"""Command line: ``vismic recover | simulate | score | demo``.  No numerics live here.
+"""Command line: ``vismic recover | simulate | score | demo | map | spectrum | magnify | mux | serve``.
 
 Errors a user can cause print one line (``vismic: error: ...``) and exit with status 2; warnings
 print as ``vismic: warning: ...`` on stderr; ``--json`` prints a machine-readable result on stdout.
@@ -191,6 +191,28 @@ def build_parser() -> argparse.ArgumentParser:
     mp_.add_argument("--force", action="store_true", help="overwrite the output")
     mp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     mp_.add_argument("--json", action="store_true", help="print the map and the suggested ROI as JSON on stdout")
+
+    mg = sub.add_parser("magnify", help="make a band of the vibration visible: phase-based motion magnification")
+    mg.add_argument("input", help="video file, image folder or glob, .npy stack, .cih/.cihx/.mraw or .cine")
+    mg.add_argument("-o", "--output", help=".mp4 to watch (H.264) or .mkv (lossless, to measure); default: "
+                                           "<input name>.magnified.mp4 in the current folder")
+    mg.add_argument("--fps", type=float, help="true capture rate in Hz")
+    mg.add_argument("--band", required=True, help="the band of motion to magnify, LO,HI in Hz (e.g. around a peak "
+                                                  "that vismic spectrum lists: 75,90)")
+    mg.add_argument("--factor", type=float, required=True, help="how many times larger the band's motion looks "
+                                                                "(e.g. 30)")
+    mg.add_argument("--view", choices=("magnified", "side-by-side", "overlay"), default="magnified",
+                    help="the magnified frames (default), input | magnified, or an overlay (input cyan, magnified red)")
+    mg.add_argument("--roi", help="magnify only the region X,Y,W,H (default: whole frame)")
+    mg.add_argument("--play-fps", type=float, help="playback rate of the output (default: the input container's "
+                                                   "rate when it is a slow-motion file, else 30)")
+    mg.add_argument("--min-snr-db", type=float, default=3.0,
+                    help="magnify motion only where it stands this far above the video's noise (default 3 dB)")
+    mg.add_argument("--no-denoise", action="store_true", help="magnify everything in the band, noise included")
+    _add_range_arguments(mg)
+    mg.add_argument("--force", action="store_true", help="overwrite the output")
+    mg.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    mg.add_argument("--json", action="store_true", help="print what was written as JSON on stdout")
 
     sp_ = sub.add_parser("spectrum", help="motion spectrum of an ROI with its modal peaks (frequency, damping)")
     sp_.add_argument("input", help="video file, image folder or glob, .npy stack, .cih/.cihx/.mraw or .cine")
@@ -637,6 +659,37 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_magnify(a: argparse.Namespace) -> int:
+    from ..io import open_source, parse_roi
+    from ..magnify import magnify
+
+    band = _band_arg(a.band)
+    out = a.output or _default_output(a.input).replace(".vismic.wav", ".magnified.mp4")
+    roi = parse_roi(a.roi)
+    src = _frame_range(a, open_source(a.input))
+    update, close = _progress_bar(a.quiet or a.json, "magnify")
+    try:
+        res = magnify(src, out, band=band, factor=a.factor, fps=a.fps, view=a.view,
+                      roi=roi.as_list() if roi else None, play_fps=a.play_fps, force=a.force,
+                      denoise=not a.no_denoise, min_snr_db=a.min_snr_db, progress=update)
+    finally:
+        close()
+        src.close()
+    if a.json:
+        print(json.dumps(res, default=float))
+    elif not a.quiet:
+        lo, hi = res["band_hz"]
+        print(f"magnified {lo:g}-{hi:g} Hz x{res['factor']:g} in {res['frames']} frames at {res['rate']:g} fps "
+              f"({res['view']}); plays at {res['play_fps']:g} fps, so {lo:g} Hz shows as "
+              f"{lo * res['play_fps'] / res['rate']:.3g} Hz on screen")
+        safe = res["safe_factor"]
+        if safe is not None:
+            print(f"linear range: {100 * res['past_linear_share']:.1f} % of the motion past a quarter wavelength; "
+                  f"factors up to about {safe:.3g} stay within it")
+        print(f"{'video':12s} {res['path']}")
+    return 0
+
+
 def cmd_calibrate(a: argparse.Namespace) -> int:
     return calibrate_main(a)
 
@@ -658,6 +711,7 @@ COMMANDS = {
     "mux": cmd_mux,
     "map": cmd_map,
     "spectrum": cmd_spectrum,
+    "magnify": cmd_magnify,
 }
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from .atomic import atomic_path
 
-__all__ = ["write_video", "VIDEO_SUFFIXES"]
+__all__ = ["write_video", "write_viewing_video", "VIDEO_SUFFIXES", "VIEWING_SUFFIXES"]
 
 #: suffix -> (PyAV container format, default codec)
 VIDEO_SUFFIXES: dict[str, tuple[str, str]] = {
@@ -208,3 +208,100 @@ def write_video(
         "bits": int(bits),
         "lossless": True,
     }
+
+
+#: suffixes of :func:`write_viewing_video`: suffix -> (container, codec)
+VIEWING_SUFFIXES: dict[str, tuple[str, str]] = {".mp4": ("mp4", "libx264"), ".mkv": ("matroska", "ffv1")}
+
+
+def write_viewing_video(
+    path: str | os.PathLike[str],
+    batches: Iterable[np.ndarray],
+    *,
+    play_rate: float,
+    capture_rate: float,
+    crf: int = 14,
+) -> dict[str, Any]:
+    """Write frames for people to watch, atomically: H.264 any player shows, or lossless FFV1.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.mp4`` (H.264, yuv420p, constant quality ``crf``: what browsers and players show; odd
+        sizes are padded by one edge row or column) or ``.mkv`` (FFV1, lossless).
+    batches : iterable of ndarray
+        ``uint8`` frames, ``(n, rows, cols)`` grey or ``(n, rows, cols, 3)`` RGB, all of one size;
+        streamed.
+    play_rate : float
+        The rate the container plays at (e.g. 30 for a slow-motion view of a 600 fps capture).
+    capture_rate : float
+        The true capture rate, stored in the metadata (``VISMIC_RATE``) for a later recovery.
+    crf : int
+        H.264 constant-rate factor (0-51; 14 is visually lossless).
+
+    Returns
+    -------
+    dict
+        ``path``, ``codec``, ``pix_fmt``, ``play_rate``, ``capture_rate``, ``n_frames``, ``rows``,
+        ``cols`` (as given, before any padding), ``colour``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIEWING_SUFFIXES:
+        raise ParameterError(f"video path {str(path)!r} must end in one of {sorted(VIEWING_SUFFIXES)}")
+    for name, value in (("play_rate", play_rate), ("capture_rate", capture_rate)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value) \
+                or value <= 0:
+            raise ParameterError(f"{name}={value!r} must be a finite rate > 0 in Hz")
+    if isinstance(crf, bool) or not isinstance(crf, int | np.integer) or not 0 <= crf <= 51:
+        raise ParameterError(f"crf={crf!r} must be an integer in [0, 51] (lower is better; 14 looks lossless)")
+    fmt, codec = VIEWING_SUFFIXES[suffix]
+    nominal = _nominal_rate(float(play_rate), fmt)
+    n = 0
+    info: dict[str, Any] = {}
+    with atomic_path(path) as tmp:
+        container = av.open(tmp, mode="w", format=fmt)
+        try:
+            container.metadata["VISMIC_RATE"] = repr(float(capture_rate))
+            container.metadata["comment"] = (f"vismic: captured at {float(capture_rate)!r} Hz, "
+                                             f"plays at {float(play_rate):g} fps")
+            stream = None
+            for arr in batches:
+                arr = np.asarray(arr)
+                if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
+                    raise InputError(f"frames must be uint8 (n, rows, cols) or (n, rows, cols, 3), got "
+                                     f"{arr.dtype} {arr.shape}")
+                if stream is None:
+                    colour = arr.ndim == 4
+                    rows, cols = int(arr.shape[1]), int(arr.shape[2])
+                    pad = (rows % 2, cols % 2) if codec == "libx264" else (0, 0)
+                    stream = container.add_stream(codec, rate=nominal,
+                                                  options={"crf": str(crf), "preset": "medium"}
+                                                  if codec == "libx264" else {"level": "3", "g": "1"})
+                    stream.width, stream.height = cols + pad[1], rows + pad[0]
+                    stream.pix_fmt = "yuv420p" if codec == "libx264" else ("bgr0" if colour else "gray")
+                    stream.codec_context.thread_count = 0
+                    info = {"rows": rows, "cols": cols, "colour": colour}
+                elif arr.shape[1:3] != (info["rows"], info["cols"]) or (arr.ndim == 4) != info["colour"]:
+                    raise InputError(f"frame size changed at frame {n}")
+                if any(pad):
+                    widths = [(0, 0), (0, pad[0]), (0, pad[1])] + [(0, 0)] * (arr.ndim - 3)
+                    arr = np.pad(arr, widths, mode="edge")
+                for frame in arr:
+                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                                    format="rgb24" if info["colour"] else "gray")
+                    if vf.format.name != stream.pix_fmt:
+                        vf = vf.reformat(format=stream.pix_fmt)
+                    vf.pts = n
+                    for packet in stream.encode(vf):
+                        container.mux(packet)
+                    n += 1
+            if stream is None:
+                raise InputError(f"no frames to write to {str(path)!r}")
+            for packet in stream.encode(None):
+                container.mux(packet)
+        finally:
+            container.close()
+    return {"path": str(path), "codec": codec, "pix_fmt": stream.pix_fmt, "play_rate": float(play_rate),
+            "capture_rate": float(capture_rate), "n_frames": n, **info}
+
