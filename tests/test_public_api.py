@@ -64,6 +64,13 @@ PUBLIC = {
     "vismic.analysis.vibmap": [
         "DEFAULT_MAX_FRAMES", "VibrationMap", "auto_roi", "select_roi", "vibration_map",
     ],
+    "vismic.analysis.deflection": [
+        "DISPLACEMENT_SUFFIXES", "DisplacementTable", "OperatingShape", "deflection_shapes", "displacement_table",
+        "scale_from_points", "write_displacement",
+    ],
+    "vismic.magnify": [
+        "LINEAR_LIMIT_SHARE", "MotionMagnifier", "VIEWS", "magnify",
+    ],
     "vismic.analysis.spectra": [
         "ModalPeak", "MotionSpectrum", "modal_peaks", "motion_spectrum", "peaks_csv", "signal_spectrum",
     ],

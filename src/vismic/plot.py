@@ -9,7 +9,8 @@ import scipy.signal as ss
 from .io.atomic import atomic_path
 
 __all__ = ["spectrogram", "spectrum", "save_spectrogram", "pitch_track", "vibration_map", "save_vibration_map",
-           "motion_spectrum", "save_motion_spectrum"]
+           "motion_spectrum", "save_motion_spectrum", "deflection_shape", "save_deflection_shapes",
+           "save_deflection_animation"]
 
 
 def _pyplot():
@@ -286,3 +287,103 @@ def save_motion_spectrum(spec, path: str, *, peaks=None, floor=None, title: str 
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
+
+
+def _shape_frame(ax, background, extent) -> None:
+    if background is not None:
+        ax.imshow(background, cmap="gray", vmin=0.0, vmax=max(1.0, float(np.nanmax(background))), extent=extent,
+                  interpolation="nearest")
+
+
+def deflection_shape(shape, ax=None, *, background=None, phase_of_cycle: float | None = None):
+    """Draw an :class:`~vismic.analysis.deflection.OperatingShape` over a frame.
+
+    Each region is coloured by its signed deflection along the reference direction,
+    ``amplitude x cos(phase)`` (red: with the reference region, blue: against it), with an arrow of
+    its motion at ``phase_of_cycle`` (radians; None: the arrows show the amplitude along the
+    reference direction, signed). ``background``: the frame (full frame, grey, full scale 1).
+
+    Returns
+    -------
+    QuadMesh
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots()
+    boxes = np.asarray(shape.regions, dtype=float)
+    rows, cols = shape.amplitude.shape
+    xs = np.r_[boxes[:cols, 0], boxes[cols - 1, 0] + boxes[cols - 1, 2]]
+    ys = np.r_[boxes[::cols, 1], boxes[(rows - 1) * cols, 1] + boxes[(rows - 1) * cols, 3]]
+    if background is not None:
+        h, w = np.asarray(background).shape[:2]
+        _shape_frame(ax, background, (0, w, h, 0))
+    signed = shape.amplitude * np.cos(shape.phase)
+    top = float(np.nanmax(np.abs(signed))) if np.any(np.isfinite(signed)) else 1.0
+    mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(signed), cmap="RdBu_r", vmin=-top, vmax=top, alpha=0.55,
+                         shading="flat")
+    mesh.colorbar_label = "deflection along the reference direction (px)"
+    cx = (xs[:-1] + xs[1:]) / 2
+    cy = (ys[:-1] + ys[1:]) / 2
+    gx, gy = np.meshgrid(cx, cy)
+    v = np.nan_to_num(shape.vectors)
+    if phase_of_cycle is None:  # the signed deflection along the reference direction
+        vec = np.nan_to_num(signed)[..., None] * np.asarray(shape.direction)[None, None, :]
+    else:  # the motion at that instant of the cycle (the reference region at phase 0 for 0)
+        ref_phase = np.angle(v[shape.reference] @ np.asarray(shape.direction))
+        vec = np.real(v * np.exp(1j * (phase_of_cycle - ref_phase)))
+    size = 0.45 * min(np.diff(xs).min(), np.diff(ys).min())
+    peak = float(np.nanmax(shape.amplitude)) or 1.0
+    ax.quiver(gx, gy, vec[..., 0] / peak * size, vec[..., 1] / peak * size, angles="xy", scale_units="xy",
+              scale=1.0, color="yellow", width=0.004)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[-1], ys[0])
+    ax.set_title(f"{shape.hz:.1f} Hz (largest {np.nanmax(shape.amplitude):.3g} px)", fontsize=9)
+    ax.set_xlabel("x (px)")
+    ax.set_ylabel("y (px)")
+    return mesh
+
+
+def save_deflection_shapes(shapes, path: str, *, background=None, max_shapes: int = 6) -> str:
+    """PNG of the operating deflection shapes (up to ``max_shapes``), one panel each (atomic)."""
+    plt = _pyplot()
+    shapes = list(shapes)[:max_shapes]
+    if not shapes:
+        raise ValueError("no deflection shape to draw (no spectral peak)")
+    n = len(shapes)
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    boxes = np.asarray(shapes[0].regions, dtype=float)
+    w = boxes[:, 0].max() + boxes[:, 2].max() - boxes[:, 0].min()
+    h = boxes[:, 1].max() + boxes[:, 3].max() - boxes[:, 1].min()
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, constrained_layout=True,
+                             figsize=(5.5 * ncols, max(2.5, 5.5 * h / w) * nrows + 0.6))
+    for ax, shape in zip(axes.ravel(), shapes, strict=False):
+        mesh = deflection_shape(shape, ax=ax, background=background)
+        fig.colorbar(mesh, ax=ax, label="px", shrink=0.8)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.suptitle("operating deflection shapes (red: with the strongest region, blue: against it; arrows: motion)",
+                 fontsize=9)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def save_deflection_animation(shape, path: str, *, background=None, frames: int = 16, fps: float = 8.0) -> str:
+    """Animated GIF of one operating deflection shape over one cycle (arrows turn with the phase)."""
+    from PIL import Image
+
+    plt = _pyplot()
+    pictures = []
+    for i in range(frames):
+        fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+        deflection_shape(shape, ax=ax, background=background, phase_of_cycle=2 * np.pi * i / frames)
+        fig.canvas.draw()
+        pictures.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]))
+        plt.close(fig)
+    with atomic_path(path, suffix=".gif") as tmp:
+        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=int(1000 / fps),
+                         loop=0)
+    return path
+

@@ -229,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                                     "(default 6 dB, raised to what chance allows)")
     _add_range_arguments(sp_)
     sp_.add_argument("--csv", metavar="CSV", help="also write the peaks as CSV")
+    sp_.add_argument("--displacement", metavar="FILE",
+                     help="write every region's (and point's) displacement time series: .csv, .npy or .npz")
+    sp_.add_argument("--points", metavar="X,Y;X,Y", help="also measure these points (a small region around each)")
+    sp_.add_argument("--point-size", type=int, default=32, help="side of the region around each point (default 32 px)")
+    sp_.add_argument("--scale", type=float, metavar="MM_PER_PX", help="displacement in mm: the size of a pixel on "
+                                                                      "the object")
+    sp_.add_argument("--scale-ref", metavar="X1,Y1,X2,Y2,MM", help="displacement in mm: two points a known distance "
+                                                                  "apart")
+    sp_.add_argument("--shapes", metavar="PNG", help="draw the operating deflection shape at each peak over the "
+                                                     "first frame")
+    sp_.add_argument("--shapes-gif", metavar="GIF", help="animate the strongest peak's deflection shape over one "
+                                                         "cycle")
     sp_.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sp_.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     sp_.add_argument("--json", action="store_true",
@@ -537,6 +549,19 @@ def _roi_auto_line(why: dict) -> str:
     return line
 
 
+def _points_arg(text: str | None) -> list[tuple[float, float]]:
+    """``--points "X,Y;X,Y"`` as pixel coordinates."""
+    if not text:
+        return []
+    points = []
+    for part in text.split(";"):
+        vals = _float_list(part)
+        if len(vals) != 2:
+            raise ParameterError(f"--points {text!r}: each point is X,Y in pixels, points separated by ';'")
+        points.append((vals[0], vals[1]))
+    return points
+
+
 def _band_arg(text: str | None) -> tuple[float, float] | None:
     if text is None:
         return None
@@ -600,16 +625,39 @@ def cmd_map(a: argparse.Namespace) -> int:
 
 
 def cmd_spectrum(a: argparse.Namespace) -> int:
+    from ..analysis.deflection import (
+        DISPLACEMENT_SUFFIXES,
+        deflection_shapes,
+        displacement_table,
+        scale_from_points,
+        write_displacement,
+    )
     from ..analysis.spectra import modal_peaks, motion_spectrum, noise_floor, peaks_csv
     from ..analysis.vibmap import select_roi, vibration_map
     from ..io import open_source, parse_roi
     from ..io.atomic import atomic_path
     from ..io.audio import check_writable
-    from ..plot import save_motion_spectrum
+    from ..plot import save_deflection_animation, save_deflection_shapes, save_motion_spectrum
 
     out = _analysis_output(a, "spectrum")
-    if a.csv:
-        check_writable(a.csv, force=a.force)
+    extra = {"csv": a.csv, "displacement": a.displacement, "shapes": a.shapes, "shapes_gif": a.shapes_gif}
+    for path in extra.values():
+        if path:
+            check_writable(path, force=a.force)
+    if a.displacement and os.path.splitext(a.displacement)[1].lower() not in DISPLACEMENT_SUFFIXES:
+        raise ParameterError(f"--displacement {a.displacement}: use one of {', '.join(DISPLACEMENT_SUFFIXES)}")
+    for flag, path, ext in (("--shapes", a.shapes, ".png"), ("--shapes-gif", a.shapes_gif, ".gif")):
+        if path and not path.lower().endswith(ext):
+            raise ParameterError(f"{flag} {path}: the output must be a {ext} path")
+    if a.scale is not None and a.scale_ref:
+        raise ParameterError("--scale and --scale-ref both set the scale; give one")
+    mm_per_px = a.scale
+    if a.scale_ref:
+        vals = _float_list(a.scale_ref)
+        if len(vals) != 5:
+            raise ParameterError(f"--scale-ref {a.scale_ref!r} must be X1,Y1,X2,Y2,MM (two points and their distance)")
+        mm_per_px = scale_from_points(*vals)
+    points = _points_arg(a.points)
     band = _band_arg(a.band)
     roi = None if a.roi == "auto" else parse_roi(a.roi)
     if a.max_peaks < 1:
@@ -617,12 +665,26 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
     src = _frame_range(a, open_source(a.input))
     update, close = _progress_bar(a.quiet or a.json, "spectrum")
     why = None
+    point_specs = []
+    background = None
     try:
         if a.roi == "auto":
             roi, why = select_roi(vibration_map(src, fps=a.fps, band=band, progress=update))
         spec = motion_spectrum(src, fps=a.fps, roi=roi.as_list() if roi else None, band=band,
                                grid=_grid(a.grid) if a.grid else None, nperseg=a.nperseg, max_frames=a.max_frames,
                                progress=update)
+        rows, cols = src.shape
+        for x, y in points:
+            if not (0 <= x < cols and 0 <= y < rows):
+                raise ParameterError(f"--points: {x:g},{y:g} is outside the {cols}x{rows} frame")
+            size = max(8, min(int(a.point_size), rows, cols))
+            bx = int(min(max(round(x - size / 2), 0), cols - size))
+            by = int(min(max(round(y - size / 2), 0), rows - size))
+            point_specs.append(motion_spectrum(src, fps=a.fps, roi=[bx, by, size, size], band=band, grid=(1, 1),
+                                               nperseg=spec.nperseg, max_frames=a.max_frames))
+        if a.shapes or a.shapes_gif:
+            background = next(src.iter_batches(batch=1), None)
+            background = None if background is None else background[0]
     finally:
         close()
         src.close()
@@ -636,8 +698,22 @@ def cmd_spectrum(a: argparse.Namespace) -> int:
             with open(tmp, "w") as fh:
                 fh.write(peaks_csv(peaks))
         outputs["csv"] = a.csv
+    if a.displacement:
+        table = displacement_table([spec, *point_specs], mm_per_px=mm_per_px)
+        outputs["displacement"] = write_displacement(table, a.displacement, force=a.force)
+    shapes = deflection_shapes(spec, [p.hz for p in peaks]) if (a.shapes or a.shapes_gif or a.json) and peaks else []
+    if (a.shapes or a.shapes_gif) and not shapes:
+        raise ParameterError("no peak stands out of the noise floor, so there is no deflection shape to draw; "
+                             "try a longer clip, another --roi or a lower --min-snr-db")
+    if a.shapes:
+        outputs["shapes"] = save_deflection_shapes(shapes, a.shapes, background=background)
+    if a.shapes_gif:
+        outputs["shapes_gif"] = save_deflection_animation(shapes[0], a.shapes_gif, background=background)
     if a.json:
-        res = {"peaks": [p.to_dict() for p in peaks], "spectrum": spec.to_dict(), "outputs": outputs}
+        res = {"peaks": [p.to_dict() for p in peaks], "spectrum": spec.to_dict(), "outputs": outputs,
+               "deflection_shapes": [sh.to_dict() for sh in shapes]}
+        if mm_per_px is not None:
+            res["mm_per_px"] = mm_per_px
         if why is not None:
             res["roi_auto"] = why
         print(json.dumps(res, default=float))
