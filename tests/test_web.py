@@ -467,3 +467,64 @@ def test_rolling_shutter_job_with_auto_region(tmp_path):
         spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
         peak = np.fft.rfftfreq(len(audio), 1 / wav_rate)[np.argmax(spec)]
         assert abs(peak - 300.0) < 2.0, f"the 300 Hz tone (5x the frame rate) came back at {peak:.1f} Hz"
+
+
+def test_mode_spectrum_mux_and_magnify_through_the_api(client, folder):
+    """Every recover option of the CLI that the page offers: fast/exact path, motion spectrum with its
+    peaks, the sound muxed into the video, a magnified side-by-side video; the job list shows it."""
+    r = client.post("/api/jobs", json={"video": "scene.mp4", "fps": RATE, "mode": "fast", "spectrum": True,
+                                       "mux": True, "magnify": {"band": [100, 400], "factor": 5},
+                                       "map": False, "report": False})
+    assert r.status_code == 202, r.text
+    job = _wait(client, r.json()["id"], timeout=120)
+    assert job["state"] == "done", job
+    assert job["params"]["mode"] == "fast"
+    assert {"spectrum", "mux", "magnified"} <= set(job["outputs"]), job["outputs"]
+    assert isinstance(job["summary"]["peaks"], list)
+    for key in ("spectrum", "mux", "magnified"):
+        assert client.get(job["outputs"][key]["url"]).status_code == 200
+    listed = client.get("/api/jobs").json()["jobs"]
+    assert listed[0]["id"] == job["id"] and listed[0]["state"] == "done"
+    exact = client.post("/api/jobs", json={"video": "sub/other.mp4", "fps": RATE, "mode": "exact", "map": False,
+                                           "report": False})
+    assert _wait(client, exact.json()["id"])["params"]["mode"] == "anchored"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"mode": "slow"}, "mode 'slow' must be one of"),
+    ({"magnify": {"band": [100, 1200], "factor": 5}}, "half the capture rate"),
+    ({"magnify": {"band": [100, 200], "factor": 0}}, "factor"),
+    ({"magnify": [100, 200]}, "magnify must be"),
+    ({"mode": "fast", "rolling_shutter": True, "line_delay": 1e-5}, "leave the mode on auto"),
+])
+def test_bad_new_options_are_refused(client, extra, needle):
+    _assert_json_error(client.post("/api/jobs", json={"video": "scene.mp4", "fps": RATE, **extra}), 400, needle)
+    assert client.get("/api/jobs").json()["jobs"] == []
+
+
+def test_uploads_are_capped_in_number_and_total_size(folder, tmp_path):
+    data = (folder / "scene.mp4").read_bytes()
+    oct_ = {"Content-Type": "application/octet-stream"}
+    app = create_app(folder, workdir=tmp_path / "w", max_upload_mb=2.0, max_uploads=2)
+    with TestClient(app, base_url=BASE) as c:
+        for i in range(2):
+            assert c.post("/api/upload", params={"name": f"c{i}.mp4"}, content=data, headers=oct_).status_code == 201
+        _assert_json_error(c.post("/api/upload", params={"name": "c2.mp4"}, content=data, headers=oct_), 507,
+                           "--max-uploads")
+        assert c.get("/api/config").json()["max_uploads"] == 2
+    total = 2.5 * len(data) / 1e6
+    app = create_app(folder, workdir=tmp_path / "w2", max_upload_mb=2.0, max_upload_total_mb=max(total, 2.0))
+    with TestClient(app, base_url=BASE) as c:
+        n_ok = 0
+        for i in range(5):
+            r = c.post("/api/upload", params={"name": f"d{i}.mp4"}, content=data, headers=oct_)
+            if r.status_code != 201:
+                _assert_json_error(r, 507, "--max-upload-total-mb")
+                break
+            n_ok += 1
+        assert 1 <= n_ok < 5
+        assert len(os.listdir(tmp_path / "w2" / "uploads")) == n_ok  # the refused one left nothing behind
+    from vismic.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="max-uploads"):
+        create_app(folder, workdir=tmp_path / "w3", max_uploads=0)

@@ -14,6 +14,7 @@ those skips into failures. ``VISMIC_SCREENSHOT=PATH`` also saves a screenshot of
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -211,10 +212,59 @@ def test_browser_end_to_end(browser, server):
     assert got["size"] == 44 + 2 * 660 and "attachment" in got["disposition"], got
     assert page.get_attribute("#player", "src").endswith(".listen.wav")
 
-    shot = os.environ.get("VISMIC_SCREENSHOT")
+    # the rest of the CLI's options: fast path, motion spectrum and peaks, the sound in the video, magnify
+    page.select_option("#mode", "fast")
+    page.check("#want-spectrum")
+    page.check("#want-mux")
+    assert page.locator("#mag-options").is_hidden()
+    page.check("#want-magnify")
+    page.fill("#mag-lo", "2000")  # above half the rate: refused with its reason
+    page.fill("#mag-hi", "3000")
+    page.click("#run")
+    _message(page, "half the capture rate")
+    page.fill("#mag-lo", "100")
+    page.fill("#mag-hi", "400")
+    page.fill("#mag-factor", "5")
+    first = page.evaluate("S.job.id")
+    page.click("#run")
+    page.wait_for_function("prev => S.job && S.job.id !== prev && S.job.state === 'done'", arg=first, timeout=40_000)
+    page.wait_for_function("() => !document.getElementById('results').hidden")
+    for key in ("spectrum", "mux", "magnified"):
+        assert page.locator(f"#dl-{key}").count() == 1, key
+    page.wait_for_function("() => { const i = document.getElementById('spectrum');"
+                           " return i.complete && i.naturalWidth > 0; }")
+    assert page.get_attribute("#magnified", "src").endswith(".magnified.mp4")
+    assert "motion peak" in page.inner_text("#summary")
+    jobs = [f for f in os.listdir(jobs_dir)]
+    params = [json.loads((jobs_dir / j / f).read_text()) for j in jobs for f in os.listdir(jobs_dir / j)
+              if f.endswith(".json")]
+    given = [p["diagnostics"]["mode"] for p in params if p["diagnostics"]["mode"].get("reason") == "given"]
+    assert len(params) == 2 and [m["chosen"] for m in given] == ["fast"], params
+
+    shot = os.environ.get("VISMIC_SCREENSHOT")  # the page with every output of a job (docs/web.md)
     page.screenshot(path=shot or str(server["tmp"] / "web-ui.png"), full_page=True)
+
+    # a reload keeps the job list (the server holds it): show an earlier job, cancel a running one
+    page.reload()
+    page.wait_for_selector("#jobs li.job.done .show-job")
+    assert page.locator("#jobs li.job.done").count() == 2
+    page.locator("#jobs li.job.done .show-job").first.click()
+    assert page.locator("#results").is_visible() and page.locator("#dl-magnified").count() == 1
+    page.click("#videos li[data-id='scene.mp4']")
+    page.wait_for_selector("#frame[data-video='scene.mp4']")
+    hint = page.inner_text("#fps-hint")
+    assert page.input_value("#fps") == "2200" and ("container" in hint or "camera file" in hint), hint
+    page.check("#want-magnify")
+    page.fill("#mag-lo", "100")
+    page.fill("#mag-hi", "400")
+    page.check("#want-spectrum")
+    page.click("#run")
+    page.wait_for_selector("#jobs li.job .cancel-job")
+    page.locator("#jobs li.job .cancel-job").first.click()
+    page.wait_for_selector("#jobs li.job.cancelled", timeout=30_000)
+
     assert js_errors == [], js_errors
     assert all(u.startswith(server["url"]) or u.startswith("data:") for u in requested), \
         [u for u in requested if not u.startswith(server["url"])]
     page.close()
-    assert time.monotonic() - t0 < 60, "the browser test should take well under a minute"
+    assert time.monotonic() - t0 < 120, "the browser test should take well under two minutes"

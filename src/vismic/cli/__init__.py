@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     w.add_argument("--max-upload-mb", type=float, default=512.0, help="largest upload in MB (default 512)")
+    w.add_argument("--max-uploads", type=int, default=20, help="most uploaded videos kept at once (default 20)")
+    w.add_argument("--max-upload-total-mb", type=float, help="most MB all uploads take together (default: 4x "
+                                                             "--max-upload-mb)")
     w.add_argument("--workdir", help="folder for uploads and job outputs (default: a temp folder removed at exit)")
     w.add_argument("--open", action="store_true", help="open the page in the default browser")
 
@@ -774,7 +777,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from ..web import serve
 
     return serve(a.folder, host=a.host, port=a.port, max_upload_mb=a.max_upload_mb, workdir=a.workdir,
-                 open_browser=a.open)
+                 open_browser=a.open, max_uploads=a.max_uploads, max_upload_total_mb=a.max_upload_total_mb)
 
 
 COMMANDS = {

@@ -24,6 +24,8 @@ __all__ = ["create_app", "serve", "DEFAULT_MAX_UPLOAD_MB"]
 
 #: default cap of one upload, in megabytes (10**6 bytes)
 DEFAULT_MAX_UPLOAD_MB = 512.0
+#: uploads kept at once by default
+DEFAULT_MAX_UPLOADS = 20
 
 
 def _require_web() -> None:
@@ -38,6 +40,8 @@ def create_app(
     workdir: str | os.PathLike | None = None,
     allowed_hosts: tuple[str, ...] | None = None,
     max_workers: int = 1,
+    max_uploads: int = DEFAULT_MAX_UPLOADS,
+    max_upload_total_mb: float | None = None,
 ):
     """Build the ASGI app serving ``folder``.
 
@@ -47,6 +51,10 @@ def create_app(
         The only folder whose videos the UI may open (its real path; links leading out are refused).
     max_upload_mb : float
         Largest upload accepted, in megabytes (10**6 bytes); larger ones get HTTP 413.
+    max_uploads : int
+        Most uploaded videos kept at once; one more gets HTTP 507 (restart to clear them).
+    max_upload_total_mb : float or None
+        Most megabytes all uploads may take together (default: four times ``max_upload_mb``).
     workdir : path-like or None
         Where uploads and per-job outputs go. ``None``: a new temp folder, removed at shutdown.
     allowed_hosts : tuple of str or None
@@ -70,7 +78,7 @@ def create_app(
     from .app import build_app
 
     return build_app(folder, max_upload_mb=max_upload_mb, workdir=workdir, allowed_hosts=allowed_hosts,
-                     max_workers=max_workers)
+                     max_workers=max_workers, max_uploads=max_uploads, max_upload_total_mb=max_upload_total_mb)
 
 
 def serve(
@@ -81,6 +89,8 @@ def serve(
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     workdir: str | os.PathLike | None = None,
     open_browser: bool = False,
+    max_uploads: int = DEFAULT_MAX_UPLOADS,
+    max_upload_total_mb: float | None = None,
 ) -> int:
     """Serve the web UI for ``folder`` until interrupted (Ctrl-C); returns the exit status 0.
 
@@ -98,4 +108,4 @@ def serve(
     from .app import run_server
 
     return run_server(folder, host=host, port=port, max_upload_mb=max_upload_mb, workdir=workdir,
-                      open_browser=open_browser)
+                      open_browser=open_browser, max_uploads=max_uploads, max_upload_total_mb=max_upload_total_mb)

@@ -153,9 +153,11 @@ async def _json_body(request: Request) -> dict:
         raise ApiError(400, "the request body is not valid JSON") from None
 
 
-def build_app(folder, *, max_upload_mb: float, workdir, allowed_hosts, max_workers: int) -> Starlette:
+def build_app(folder, *, max_upload_mb: float, workdir, allowed_hosts, max_workers: int, max_uploads: int = 20,
+              max_upload_total_mb: float | None = None) -> Starlette:
     """See :func:`vismic.web.create_app`."""
-    state = WebState(folder, max_upload_mb=max_upload_mb, workdir=workdir, max_workers=max_workers)
+    state = WebState(folder, max_upload_mb=max_upload_mb, workdir=workdir, max_workers=max_workers,
+                     max_uploads=max_uploads, max_upload_total_mb=max_upload_total_mb)
 
     async def index(request: Request) -> Response:
         return FileResponse(os.path.join(STATIC_DIR, "index.html"), media_type="text/html",
@@ -165,6 +167,7 @@ def build_app(folder, *, max_upload_mb: float, workdir, allowed_hosts, max_worke
     async def config(request: Request) -> Response:
         return JSONResponse({
             "folder": state.root, "version": __version__, "max_upload_bytes": state.max_upload,
+            "max_uploads": state.max_uploads, "max_upload_total_bytes": state.max_upload_total,
             "upload_extensions": list(UPLOAD_EXTENSIONS), "optional": optional_extras(),
             "cameras": camera_choices(),
         })
@@ -192,6 +195,10 @@ def build_app(folder, *, max_upload_mb: float, workdir, allowed_hosts, max_worke
         body = await _json_body(request)
         job = await run_in_threadpool(state.create_job, body)
         return JSONResponse(job.public(), status_code=202)
+
+    @_api
+    async def jobs_list(request: Request) -> Response:
+        return JSONResponse({"jobs": state.list_jobs()})
 
     @_api
     async def jobs_get(request: Request) -> Response:
@@ -226,6 +233,7 @@ def build_app(folder, *, max_upload_mb: float, workdir, allowed_hosts, max_worke
         Route("/api/frame", frame),
         Route("/api/upload", upload, methods=["POST"]),
         Route("/api/jobs", jobs_create, methods=["POST"]),
+        Route("/api/jobs", jobs_list, methods=["GET"]),
         Route("/api/jobs/{job_id}", jobs_get),
         Route("/api/jobs/{job_id}/cancel", jobs_cancel, methods=["POST"]),
         Route("/api/jobs/{job_id}/files/{name}", jobs_file),
@@ -272,7 +280,8 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(folder, *, host: str, port: int, max_upload_mb: float, workdir, open_browser: bool) -> int:
+def run_server(folder, *, host: str, port: int, max_upload_mb: float, workdir, open_browser: bool,
+               max_uploads: int = 20, max_upload_total_mb: float | None = None) -> int:
     """See :func:`vismic.web.serve`."""
     import uvicorn
 
@@ -280,7 +289,8 @@ def run_server(folder, *, host: str, port: int, max_upload_mb: float, workdir, o
     allowed = None if loopback else ("*",)
     if loopback and host not in LOOPBACK_NAMES:
         allowed = LOOPBACK_NAMES + (host.strip("[]"),)
-    app = build_app(folder, max_upload_mb=max_upload_mb, workdir=workdir, allowed_hosts=allowed, max_workers=1)
+    app = build_app(folder, max_upload_mb=max_upload_mb, workdir=workdir, allowed_hosts=allowed, max_workers=1,
+                    max_uploads=max_uploads, max_upload_total_mb=max_upload_total_mb)
     state: WebState = app.state.vismic
     try:
         sock = _bind(host, port)

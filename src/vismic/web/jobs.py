@@ -80,6 +80,9 @@ class Job:
     want_map: bool
     want_report: bool
     folder: str
+    want_spectrum: bool = False
+    want_mux: bool = False
+    magnify: dict | None = None  # {"band": [lo, hi], "factor": k}
     state: str = "queued"  # queued, running, done, error, cancelled
     stage: str = "waiting for the previous job"
     done: int = 0
@@ -126,7 +129,8 @@ def optional_extras() -> dict[str, bool]:
 class WebState:
     """Everything the routes share: the served folder, the work folder, the jobs and their pool."""
 
-    def __init__(self, folder, *, max_upload_mb: float, workdir, max_workers: int) -> None:
+    def __init__(self, folder, *, max_upload_mb: float, workdir, max_workers: int, max_uploads: int = 20,
+                 max_upload_total_mb: float | None = None) -> None:
         folder = os.fspath(folder)
         if not os.path.isdir(folder):
             raise ParameterError(f"{folder} is not a folder; name the folder whose videos the UI may open")
@@ -136,6 +140,13 @@ class WebState:
             raise ParameterError(f"max_workers={max_workers} must be >= 1")
         self.root = os.path.realpath(folder)
         self.max_upload = int(max_upload_mb * 1e6)
+        if isinstance(max_uploads, bool) or not isinstance(max_uploads, int) or max_uploads < 1:
+            raise ParameterError(f"--max-uploads {max_uploads} must be a whole number >= 1")
+        total = 4 * max_upload_mb if max_upload_total_mb is None else max_upload_total_mb
+        if not (_finite_number(total) and total >= max_upload_mb):
+            raise ParameterError(f"--max-upload-total-mb {total} must be a number of megabytes >= --max-upload-mb")
+        self.max_uploads = int(max_uploads)
+        self.max_upload_total = int(total * 1e6)
         self.own_workdir = workdir is None
         if workdir is None:
             self.workdir = tempfile.mkdtemp(prefix="vismic-serve-")
@@ -254,10 +265,11 @@ class WebState:
 
         if not isinstance(body, dict):
             raise ApiError(400, "the request must be a JSON object")
-        unknown = set(body) - {"video", "fps", "roi", "denoise", "notch", "map", "report", *_RS_FIELDS}
+        unknown = set(body) - {"video", "fps", "roi", "denoise", "notch", "map", "report", "mode", "spectrum", "mux",
+                               "magnify", *_RS_FIELDS}
         if unknown:
             raise ApiError(400, f"unknown field(s) {sorted(unknown)}; expected video, fps, roi, denoise, notch, map, "
-                                "report, rolling_shutter, camera, line_delay, exposure")
+                                "report, mode, spectrum, mux, magnify, rolling_shutter, camera, line_delay, exposure")
         video = body.get("video")
         path = self.resolve(video)
         fps = body.get("fps")
@@ -295,12 +307,22 @@ class WebState:
                 raise ApiError(400, f"{key} {value!r} must be one of {', '.join(allowed)}")
             options[key] = value
         wants = {key: body.get(key, True) for key in ("map", "report")}
+        wants.update({key: body.get(key, False) for key in ("spectrum", "mux")})
         for key, value in wants.items():
             if not isinstance(value, bool):
                 raise ApiError(400, f"{key} {value!r} must be true or false")
         rolling = body.get("rolling_shutter", False)
         if not isinstance(rolling, bool):
             raise ApiError(400, f"rolling_shutter {rolling!r} must be true or false")
+        mode = body.get("mode", "auto")
+        if mode not in MODES:
+            raise ApiError(400, f"mode {mode!r} must be one of {', '.join(MODES)}")
+        if rolling and mode != "auto":
+            raise ApiError(400, "the fast/exact choice applies to high-speed video; rolling-shutter recoveries have "
+                                "one path: leave the mode on auto")
+        if wants["mux"] and (os.path.splitext(path)[1].lower() in (".npy", ".cih", ".cihx", ".mraw", ".cine")):
+            raise ApiError(400, "the sound can be put into video files only, not into camera files or .npy stacks")
+        magnify = _magnify_request(body.get("magnify"), float(fps))
         given = [k for k in ("camera", "line_delay", "exposure") if body.get(k) not in (None, "")]
         if given and not rolling:
             raise ApiError(400, f"{', '.join(given)} apply only to rolling-shutter video: tick 'rolling shutter'")
@@ -309,7 +331,7 @@ class WebState:
                 params = _rolling_params(body, fps=float(fps), roi=roi, options=options)
                 params.timing(info["rows"], info["cols"])  # a line delay that cannot fit fails now, not later
             else:
-                params = RecoveryParams(fps=float(fps), roi=roi, **options)
+                params = RecoveryParams(fps=float(fps), roi=roi, mode=MODES[mode], **options)
         except ParameterError as exc:
             raise ApiError(400, one_line(exc)) from None
         name = video[len(UPLOAD_PREFIX):] if video.startswith(UPLOAD_PREFIX) else video
@@ -320,10 +342,17 @@ class WebState:
                                         "to finish or cancel it")
             job_id = uuid.uuid4().hex[:12]
             job = Job(id=job_id, video=video, name=name, path=path, params=params, want_map=wants["map"],
-                      want_report=wants["report"], folder=os.path.join(self.jobs_dir, job_id))
+                      want_report=wants["report"], folder=os.path.join(self.jobs_dir, job_id),
+                      want_spectrum=wants["spectrum"], want_mux=wants["mux"], magnify=magnify)
             self.jobs[job_id] = job
         self.pool.submit(self._run_job, job)
         return job
+
+    def list_jobs(self) -> list[dict]:
+        """Every job of this server, newest first (the page lists them again after a reload)."""
+        with self.lock:
+            jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+            return [j.public() for j in jobs]
 
     def job(self, job_id: str) -> Job:
         with self.lock:
@@ -371,16 +400,25 @@ class WebState:
                 warnings.simplefilter("always")
                 os.makedirs(job.folder)
                 extras = optional_extras()
+                ext = os.path.splitext(job.path)[1].lower()
                 done = recover_and_write(
                     job.path, job.params, os.path.join(job.folder, stem + ".wav"), spectrogram=True,
                     map_png=os.path.join(job.folder, stem + ".map.png") if job.want_map and extras["map"] else None,
                     report=os.path.join(job.folder, stem + ".report.html")
                     if job.want_report and extras["report"] else None,
+                    mux=os.path.join(job.folder, stem + ".sound" + (ext if ext in (".mp4", ".mkv", ".mov") else ".mp4"))
+                    if job.want_mux else None,
                     progress=progress, stage=stage, extras_on_error="warn")
                 check()
                 rec = done.recovery
                 outputs = {key: os.path.basename(p) for key, p in done.paths.items()}
-            job.summary = _summary(rec)
+                summary = _summary(rec)
+                if job.want_spectrum:
+                    summary["peaks"] = self._spectrum(job, rec, stem, outputs, progress, stage)
+                if job.magnify:
+                    self._magnify(job, rec, stem, outputs, progress, stage)
+                check()
+            job.summary = summary
             job.outputs = outputs
             job.warnings = _unique(str(w.message) for w in caught)
             self._finish(job, "done", "")
@@ -404,6 +442,38 @@ class WebState:
         finally:
             if job.state != "done":
                 job.warnings = _unique(str(w.message) for w in caught)
+
+    def _spectrum(self, job: Job, rec, stem: str, outputs: dict, progress, stage) -> list[dict]:
+        """The motion spectrum of the recovered region with its peaks (a PNG; the peaks in the summary);
+        a failure is a warning: the audio is written."""
+        from ..analysis.spectra import modal_peaks, motion_spectrum, noise_floor
+        from ..plot import save_motion_spectrum
+
+        stage("computing the motion spectrum")
+        try:
+            spec = motion_spectrum(job.path, fps=rec.params.fps, roi=rec.input.get("roi"), progress=progress)
+            peaks = modal_peaks(spec)
+            target = os.path.join(job.folder, stem + ".spectrum.png")
+            save_motion_spectrum(spec, target, peaks=peaks, floor=noise_floor(spec))
+            outputs["spectrum"] = os.path.basename(target)
+            return [{"hz": p.hz, "snr_db": p.snr_db, "damping": p.damping} for p in peaks]
+        except (VismicError, ValueError) as exc:
+            warnings.warn(f"no motion spectrum: {one_line(exc)}", stacklevel=1)
+            return []
+
+    def _magnify(self, job: Job, rec, stem: str, outputs: dict, progress, stage) -> None:
+        """A side-by-side video with the band's motion magnified; a failure is a warning."""
+        from ..magnify import magnify
+
+        lo, hi = job.magnify["band"]
+        stage(f"magnifying {lo:g}-{hi:g} Hz x{job.magnify['factor']:g}")
+        try:
+            target = os.path.join(job.folder, stem + ".magnified.mp4")
+            magnify(job.path, target, fps=rec.params.fps, band=(lo, hi), factor=job.magnify["factor"],
+                    view="side-by-side", progress=progress)
+            outputs["magnified"] = os.path.basename(target)
+        except (VismicError, ValueError) as exc:
+            warnings.warn(f"no magnified video: {one_line(exc)}", stacklevel=1)
 
     def _finish(self, job: Job, state: str, message: str) -> None:
         with self.lock:
@@ -435,7 +505,17 @@ class WebState:
         if ctype != "application/octet-stream":
             raise ApiError(415, "send the file's bytes as the request body (Content-Type: application/octet-stream)")
         limit_text = f"{self.max_upload / 1e6:g} MB"
+        kept = [os.path.join(self.upload_dir, f) for f in os.listdir(self.upload_dir) if not f.startswith(".")]
+        if len(kept) >= self.max_uploads:
+            raise ApiError(507, f"{len(kept)} videos are uploaded already, the most this server keeps "
+                                "(restart with --max-uploads, or put the videos in the served folder)")
+        used = sum(os.path.getsize(f) for f in kept if os.path.isfile(f))
+        room = self.max_upload_total - used
         declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > room:
+            raise ApiError(507, f"{name} ({int(declared) / 1e6:.1f} MB) does not fit: the uploads already take "
+                                f"{used / 1e6:.1f} of {self.max_upload_total / 1e6:g} MB (restart with "
+                                "--max-upload-total-mb, or put the video in the served folder)")
         if declared is not None and declared.isdigit() and int(declared) > self.max_upload:
             raise ApiError(413, f"{name} is {int(declared) / 1e6:.1f} MB; uploads are limited to {limit_text} "
                                 "(restart with --max-upload-mb, or put the video in the served folder)")
@@ -447,6 +527,10 @@ class WebState:
             with os.fdopen(fd, "wb") as fh:
                 async for chunk in request.stream():
                     size += len(chunk)
+                    if size > room and size <= self.max_upload:
+                        raise ApiError(507, f"{name} does not fit: all uploads together are limited to "
+                                            f"{self.max_upload_total / 1e6:g} MB (restart with "
+                                            "--max-upload-total-mb, or put the video in the served folder)")
                     if size > self.max_upload:
                         raise ApiError(413, f"{name} exceeds the upload limit of {limit_text} (restart with "
                                             "--max-upload-mb, or put the video in the served folder)")
@@ -549,6 +633,28 @@ def _rolling_params(body: dict, *, fps: float, roi, options: dict):
         values[key] = float(v)
     return RollingShutterParams(fps=fps, camera=camera, roi=roi, notch=options["notch"], denoise=options["denoise"],
                                 **values)
+
+
+#: the web UI's recovery modes and what they run (``exact`` is the anchored per-coefficient path)
+MODES = {"auto": "auto", "fast": "fast", "exact": "anchored"}
+
+
+def _magnify_request(value, fps: float) -> dict | None:
+    """``{"band": [lo, hi], "factor": k}`` checked (None: no magnified video)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"band", "factor"}:
+        raise ApiError(400, 'magnify must be {"band": [lo, hi], "factor": k} or null')
+    band, factor = value.get("band"), value.get("factor")
+    if not (isinstance(band, list | tuple) and len(band) == 2 and all(_finite_number(v) for v in band)):
+        raise ApiError(400, f"magnify band {band!r} must be [lo, hi] in Hz")
+    lo, hi = (float(v) for v in band)
+    if not 0 < lo < hi < fps / 2:
+        raise ApiError(400, f"magnify band {lo:g}-{hi:g} Hz must lie between 0 and half the capture rate "
+                            f"({fps / 2:g} Hz), low edge first")
+    if not (_finite_number(factor) and 0 < factor <= 10000):
+        raise ApiError(400, f"magnify factor {factor!r} must be a number above 0 (e.g. 30)")
+    return {"band": [lo, hi], "factor": float(factor)}
 
 
 def _summary(rec) -> dict:

@@ -2,7 +2,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const S = { config: null, video: null, info: null, img: null, roi: null, scale: 1, job: null, timer: null, drag: null };
+const S = { config: null, video: null, info: null, img: null, roi: null, scale: 1, job: null, timer: null, drag: null,
+  jobsTimer: null };
 
 function showMessage(text, kind = "error") {
   const box = $("message");
@@ -87,7 +88,14 @@ async function selectVideo(id) {
   const rate = info.header_rate ? `, ${+info.header_rate.toFixed(3)} fps in the file` +
     (info.rate_is_trusted ? " (camera rate)" : " (often not the true rate)") : "";
   $("video-info").textContent = `${info.cols}×${info.rows} pixels, ${frames}${rate}`;
-  if (info.header_rate && (info.rate_is_trusted || !$("fps").value)) $("fps").value = +info.header_rate.toFixed(3);
+  // another video: its own rate, never the last one's; say where it came from
+  $("fps").value = info.header_rate ? +info.header_rate.toFixed(3) : "";
+  $("fps-hint").textContent = !info.header_rate
+    ? "The file holds no frame rate: enter the camera's true frame rate."
+    : info.rate_is_trusted
+      ? "The camera file's own rate (the true capture rate)."
+      : "This rate comes from the video container: high-speed cameras often store a wrong one. Check it.";
+  $("fps-hint").classList.toggle("warn", !!info.header_rate && !info.rate_is_trusted);
   for (const w of info.warnings || []) showMessage(w, "info");
   const img = new Image();
   img.onload = () => {
@@ -209,6 +217,12 @@ async function run() {
     map: $("want-map").checked,
     report: $("want-report").checked,
   };
+  if (!$("rolling").checked) body.mode = $("mode").value;
+  body.spectrum = $("want-spectrum").checked;
+  body.mux = $("want-mux").checked;
+  if ($("want-magnify").checked) {
+    body.magnify = { band: [Number($("mag-lo").value), Number($("mag-hi").value)], factor: Number($("mag-factor").value) };
+  }
   if ($("rolling").checked) {
     body.rolling_shutter = true;
     body.camera = $("camera").value || null;
@@ -226,6 +240,7 @@ async function run() {
   S.job = job;
   showJob(job);
   poll();
+  loadJobs();
 }
 
 function poll() {
@@ -236,7 +251,7 @@ function poll() {
       const job = await api("GET", "/api/jobs/" + S.job.id);
       S.job = job;
       showJob(job);
-      if (isActive(job)) poll(); else finished(job);
+      if (isActive(job)) poll(); else { finished(job); loadJobs(); }
     } catch (err) {
       showMessage(err.message);
       S.job = null;
@@ -285,13 +300,18 @@ function showResults(job) {
   $("spectrogram").src = out.spectrogram ? out.spectrogram.url : "";
   $("map-figure").hidden = !out.map;
   if (out.map) $("map").src = out.map.url;
+  $("spectrum-figure").hidden = !out.spectrum;
+  if (out.spectrum) $("spectrum").src = out.spectrum.url;
+  $("magnified-figure").hidden = !out.magnified;
+  $("magnified").src = out.magnified ? out.magnified.url : "";
   const labels = {
     wav: `WAV (${+s.rate.toFixed(3)} Hz, true rate)`, listen: "WAV (44.1 kHz copy)", json: "JSON sidecar",
-    spectrogram: "spectrogram PNG", map: "vibration map PNG", report: "report",
+    spectrogram: "spectrogram PNG", map: "vibration map PNG", report: "report", spectrum: "motion spectrum PNG",
+    mux: "video with the sound", magnified: "magnified video",
   };
   const list = $("downloads");
   list.replaceChildren();
-  for (const key of ["wav", "listen", "json", "spectrogram", "map", "report"]) {
+  for (const key of ["wav", "listen", "json", "spectrogram", "map", "report", "spectrum", "mux", "magnified"]) {
     if (!out[key]) continue;
     const a = document.createElement("a");
     a.id = "dl-" + key;
@@ -313,7 +333,9 @@ function showResults(job) {
       s.line_delay_check : "");
   $("summary").textContent = `${s.n_samples} samples at ${+s.rate.toFixed(3)} Hz (${s.duration_s.toFixed(2)} s) ` +
     `from ${s.frames_used} frames, ROI ${s.roi.join(",")}; estimated SNR ${snr}; ${s.seconds.toFixed(1)} s` +
-    (s.lines_detected.length ? `; mains-like lines at ${s.lines_detected.join(", ")} Hz` : "");
+    (s.lines_detected.length ? `; mains-like lines at ${s.lines_detected.join(", ")} Hz` : "") +
+    (s.peaks ? (s.peaks.length ? "; motion peaks at " + s.peaks.map((p) => p.hz.toFixed(1) + " Hz").join(", ")
+      : "; no motion peak stands out of the noise") : "");
   const warn = $("job-warnings");
   warn.replaceChildren();
   for (const w of job.warnings) {
@@ -323,14 +345,76 @@ function showResults(job) {
   }
 }
 
-async function cancel() {
-  if (!S.job) return;
+async function cancel(id = null) {
+  const jobId = id || (S.job && S.job.id);
+  if (!jobId) return;
   try {
-    const job = await api("POST", `/api/jobs/${S.job.id}/cancel`);
-    showJob(job);
+    const job = await api("POST", `/api/jobs/${jobId}/cancel`);
+    if (S.job && S.job.id === jobId) showJob(job);
+    loadJobs();
   } catch (err) {
     showMessage(err.message);
   }
+}
+
+// ---- the job list: the server keeps every job, so a reloaded page shows them again -----------
+async function loadJobs() {
+  let data;
+  try {
+    data = await api("GET", "/api/jobs");
+  } catch (err) {
+    return; // the single-job view says what is wrong
+  }
+  const list = $("jobs");
+  list.replaceChildren();
+  if (!data.jobs.length) {
+    const li = document.createElement("li");
+    li.className = "hint";
+    li.textContent = "no job yet";
+    list.append(li);
+  }
+  for (const job of data.jobs) {
+    const li = document.createElement("li");
+    li.dataset.id = job.id;
+    li.className = "job " + job.state;
+    const title = document.createElement("span");
+    title.textContent = `${job.name}: ${job.state === "running" ? job.stage : job.state}` +
+      (job.state === "running" && job.total ? ` (${Math.round(100 * job.done / job.total)} %)` : "");
+    li.append(title);
+    if (job.state === "done") {
+      const show = document.createElement("button");
+      show.type = "button";
+      show.className = "show-job";
+      show.textContent = "Show";
+      show.addEventListener("click", () => { S.job = job; showJob(job); showResults(job); });
+      li.append(show);
+      const wav = job.outputs.wav;
+      if (wav) {
+        const a = document.createElement("a");
+        a.href = wav.url + "?download=1";
+        a.download = wav.name;
+        a.textContent = "WAV";
+        li.append(a);
+      }
+    } else if (isActive(job)) {
+      const stop = document.createElement("button");
+      stop.type = "button";
+      stop.className = "cancel-job";
+      stop.textContent = "Cancel";
+      stop.addEventListener("click", () => cancel(job.id));
+      li.append(stop);
+    } else if (job.message) {
+      const why = document.createElement("span");
+      why.className = "hint";
+      why.textContent = " " + job.message;
+      li.append(why);
+    }
+    list.append(li);
+  }
+  const running = data.jobs.find(isActive);
+  if (running && !isActive(S.job)) { S.job = running; showJob(running); poll(); } // after a reload
+  clearTimeout(S.jobsTimer);
+  if (running) S.jobsTimer = setTimeout(loadJobs, 1000);
 }
 
 // ---- upload -----------------------------------------------------------------------------------
@@ -362,9 +446,14 @@ async function init() {
   $("run").addEventListener("click", run);
   $("rolling").addEventListener("change", () => {
     $("rs-options").hidden = !$("rolling").checked;
+    $("mode").disabled = $("rolling").checked; // one path for rolling-shutter video
     if ($("rolling").checked) $("fps-hint").textContent = "Enter the exact frame rate (59.94 is not 60).";
   });
-  $("cancel").addEventListener("click", cancel);
+  $("cancel").addEventListener("click", () => cancel());
+  $("want-magnify").addEventListener("change", () => {
+    $("mag-options").hidden = !$("want-magnify").checked;
+    $("mag-hint").hidden = !$("want-magnify").checked;
+  });
   $("upload-form").addEventListener("submit", upload);
   $("open-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -387,6 +476,7 @@ async function init() {
     showMessage(err.message);
   }
   await loadVideos();
+  await loadJobs();
 }
 
 document.addEventListener("DOMContentLoaded", init);
