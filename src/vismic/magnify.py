@@ -15,9 +15,15 @@ The method of Wadhwa, Rubinstein, Durand and Freeman, "Phase-Based Video Motion 
    input frame, so everything outside the bands, the low- and high-pass residuals, passes unchanged).
 
 **Linear range.** A phase shift stands for a displacement only while it stays below a quarter of a
-band's wavelength (``|factor x phase| < pi/2``); beyond, edges ring and double. The magnifier counts
-the (amplitude-weighted) share of coefficients that cross that line and the factor that would keep
+band's wavelength (``|factor x phase| < pi/2``); beyond, edges ring and double. Shifts are clipped
+there (the magnified motion saturates in the finest bands first); the magnifier counts the
+(amplitude-weighted) share of coefficients that reached the limit and the factor that would keep
 99 % of them inside it; :func:`magnify` warns when the share passes 1 %.
+
+**Noise.** Phase noise in the band would be magnified as much as motion: a still, textured
+background would shimmer. A noise gate (on by default) magnifies a block of about ``coherence_px``
+pixels only as far as its band-passed phase stands above what the video's noise puts there
+(:meth:`MotionMagnifier._powers`, :meth:`MotionMagnifier._gate`).
 
 :func:`magnify` reads a video, magnifies it and writes a video to watch (``.mp4`` H.264, or lossless
 ``.mkv``), the magnified frames alone, side by side with the input, or as an overlay (input in cyan,
@@ -95,6 +101,16 @@ class MotionMagnifier:
         Standard deviation, in pixels of the frame, of the amplitude-weighted smoothing of the
         band-passed phase at the finest scale (scaled with each coarser level's coefficient spacing,
         never below half a coefficient). Default 2 px; 0 turns it off.
+    denoise : bool
+        The noise gate (module docstring): magnify only motion that stands above the video's noise.
+    window_s : float
+        Time over which the gate's powers are averaged (default 0.5 s).
+    min_snr_db : float
+        A block is magnified by the share of its band power above ``min_snr_db`` over the noise
+        (``clip(1 - T N / S, 0, 1)``; default 3 dB).
+    coherence_px : float
+        Side of the blocks the gate tells motion from noise in (default 16 px): larger blocks see
+        weaker motion, smaller ones follow an object's outline more closely.
 
     Notes
     -----
@@ -120,9 +136,9 @@ class MotionMagnifier:
                                    fix="give how many times larger the motion should look, e.g. 30")
         order = check_int("order", order, 1, 8, fix="use order=2")
         smooth_px = check_number("smooth_px", smooth_px, lo=0.0, hi=100.0, unit="px", fix="use e.g. 2")
-        coherence_px = check_number("coherence_px", coherence_px, lo=1.0, hi=1000.0, unit="px", fix="use e.g. 8")
-        min_snr_db = check_number("min_snr_db", min_snr_db, lo=-40.0, hi=60.0, unit="dB", fix="use e.g. 6")
-        window_s = check_number("window_s", window_s, lo=0.0, lo_open=True, hi=60.0, unit="s", fix="use e.g. 0.2")
+        coherence_px = check_number("coherence_px", coherence_px, lo=1.0, hi=1000.0, unit="px", fix="use e.g. 16")
+        min_snr_db = check_number("min_snr_db", min_snr_db, lo=-40.0, hi=60.0, unit="dB", fix="use e.g. 3")
+        window_s = check_number("window_s", window_s, lo=0.0, lo_open=True, hi=60.0, unit="s", fix="use e.g. 0.5")
         top = max_scales((rows, cols))
         if top < 1:
             raise ParameterError(f"frames of {cols}x{rows} px are too small to magnify (at least 8x8)")
@@ -312,6 +328,9 @@ class MotionMagnifier:
                 shift *= self._gate_on(gate, lev)[None, None]
             self._weight_all += float(amp.sum())
             self._weight_past += float(amp[np.abs(shift) > _QUARTER_WAVE].sum())
+            # never past a quarter wavelength: beyond it a phase shift no longer moves the texture but
+            # rings and doubles its edges; the excess is clipped (the motion saturates there instead)
+            np.clip(shift, -_QUARTER_WAVE, _QUARTER_WAVE, out=shift)
             peaks.append(_weighted_quantile(np.abs(moving).ravel(), amp.ravel(), 0.99))
             changed = coef * (np.cos(shift) - 1 + 1j * np.sin(shift)).astype(np.complex64)
             back = sfft.fft2(changed, axes=(-2, -1), workers=self.workers) * np.conj(lev.filters)[None]
