@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -437,8 +438,6 @@ def magnify(
     ------
     ParameterError, InputError, VideoReadError, OutputExistsError, OutputError
     """
-    import warnings
-
     if view not in VIEWS:
         raise ParameterError(f"view={view!r} must be one of {', '.join(VIEWS)}")
     out = os.fspath(out)

@@ -31,6 +31,7 @@ import numpy as np
 from .._validation import check_number
 from ..errors import ParameterError
 from ..io.atomic import atomic_path
+from ..io.audio import check_writable
 
 __all__ = ["DisplacementTable", "OperatingShape", "deflection_shapes", "displacement_table", "scale_from_points",
            "write_displacement", "DISPLACEMENT_SUFFIXES"]
@@ -133,8 +134,6 @@ def displacement_table(spectra, *, names: list[str] | None = None, mm_per_px: fl
 def write_displacement(table: DisplacementTable, path: str | os.PathLike, *, force: bool = False) -> str:
     """Write a displacement table atomically: ``.csv`` (text), ``.npy`` (the ``(n, m, 2)`` values) or
     ``.npz`` (``time_s``, ``values``, ``names``, ``boxes``, ``unit``, ``mm_per_px``, ``rate``)."""
-    from ..io.audio import check_writable
-
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext not in DISPLACEMENT_SUFFIXES:

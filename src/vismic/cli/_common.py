@@ -195,3 +195,42 @@ def _frame_range(a: argparse.Namespace, src):
         raise ParameterError(f"--start {start:g} s is beyond the end of {a.input}: {n} frames are "
                              f"{n / rate:g} s at {rate:g} fps; give an earlier --start")
     return FrameRange(src, first, stop)
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ParameterError(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def _grid(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        gy, gx = (int(p) for p in parts)
+    except ValueError:
+        raise ParameterError(f"--grid {text!r} must look like ROWSxCOLS, e.g. 3x3") from None
+    return gy, gx
+
+
+def _roi_auto_line(why: dict) -> str:
+    """One line saying which region --roi auto chose and why."""
+    roi = ",".join(str(v) for v in why["roi"])
+    if why.get("fallback"):
+        return f"auto ROI {roi} (whole frame: {why['fallback']})"
+    best = why["best_tile"]
+    line = (f"auto ROI {roi}: {len(why['tiles'])} tile(s) within {why['drop_db']:g} dB of the best "
+            f"({best['snr_db']:.1f} dB split-half SNR in {why['band_hz'][0]:g}-{why['band_hz'][1]:g} Hz)")
+    if why.get("refined"):
+        line += (f", box fitted to the {why['cells_kept']} cells moving at least {why['cell_fraction_threshold']:.2g}x "
+                 "as much as the best")
+    return line
+
+
+def _band_arg(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    vals = _float_list(text)
+    if len(vals) != 2:
+        raise ParameterError(f"--band {text!r} must be LO,HI in Hz, e.g. 50,500")
+    return vals[0], vals[1]
