@@ -172,7 +172,7 @@ class MotionMagnifier:
         self.frames_seen = 0
         self._weight_all = 0.0
         self._weight_past = 0.0
-        self._peaks: list[np.ndarray] = []  # per batch: amplitude-weighted 99th percentile of |phase|
+        self._peak = 0.0  # largest amplitude-weighted 99th percentile of a level's |band-passed phase| so far
 
     @property
     def past_linear_share(self) -> float:
@@ -183,10 +183,7 @@ class MotionMagnifier:
     def safe_factor(self) -> float | None:
         """The factor that keeps 99 % (by amplitude) of the band-passed phases within a quarter
         wavelength, over the frames so far (None before any motion)."""
-        if not self._peaks:
-            return None
-        p99 = float(np.max(self._peaks))
-        return 1.0 + _QUARTER_WAVE / p99 if p99 > 0 else None
+        return 1.0 + _QUARTER_WAVE / self._peak if self._peak > 0 else None
 
     def _filter(self, lev: _Level, name: str, x: np.ndarray) -> np.ndarray:
         """Filter ``name`` (a causal band-pass) over the first axis of ``x`` (n, K, r, c), its state kept
@@ -339,7 +336,7 @@ class MotionMagnifier:
                 delta[np.ix_(np.arange(n), lev.rows, lev.cols)] += back.sum(axis=1)
             else:
                 delta += back.sum(axis=1)
-        self._peaks.append(np.asarray(peaks))
+        self._peak = max(self._peak, *peaks)
         self.frames_seen += n
         # the analytic bands hold each frequency on one side: the real part of the synthesis is half
         # of it (the pyramid is a tight frame: 1/4 (|H(w)|^2 + |H(-w)|^2) + lowpass^2 + highpass^2 = 1)
