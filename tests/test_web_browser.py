@@ -214,6 +214,9 @@ def test_browser_end_to_end(browser, server):
 
     # the rest of the CLI's options: fast path, motion spectrum and peaks, the sound in the video, magnify
     page.select_option("#mode", "fast")
+    page.select_option("#denoise", "specsub")
+    page.select_option("#notch", "auto")
+    page.check("#roi-auto")
     page.check("#want-spectrum")
     page.check("#want-mux")
     assert page.locator("#mag-options").is_hidden()
@@ -238,8 +241,10 @@ def test_browser_end_to_end(browser, server):
     jobs = [f for f in os.listdir(jobs_dir)]
     params = [json.loads((jobs_dir / j / f).read_text()) for j in jobs for f in os.listdir(jobs_dir / j)
               if f.endswith(".json")]
-    given = [p["diagnostics"]["mode"] for p in params if p["diagnostics"]["mode"].get("reason") == "given"]
-    assert len(params) == 2 and [m["chosen"] for m in given] == ["fast"], params
+    given = [p for p in params if p["diagnostics"]["mode"].get("reason") == "given"]
+    assert len(params) == 2 and [p["diagnostics"]["mode"]["chosen"] for p in given] == ["fast"], params
+    assert given[0]["params"]["denoise"] == "specsub" and given[0]["params"]["notch"] == "auto"
+    assert "roi_auto" in given[0]["diagnostics"]
 
     shot = os.environ.get("VISMIC_SCREENSHOT")  # the page with every output of a job (docs/web.md)
     page.screenshot(path=shot or str(server["tmp"] / "web-ui.png"), full_page=True)
@@ -262,6 +267,20 @@ def test_browser_end_to_end(browser, server):
     page.wait_for_selector("#jobs li.job .cancel-job")
     page.locator("#jobs li.job .cancel-job").first.click()
     page.wait_for_selector("#jobs li.job.cancelled", timeout=30_000)
+    page.wait_for_function("() => !S.job || !['queued', 'running'].includes(S.job.state)")
+
+    # a rolling-shutter recovery with a line delay and an exposure
+    page.uncheck("#want-magnify")
+    page.uncheck("#want-spectrum")
+    page.check("#rolling")
+    page.fill("#line-delay", "5e-6")
+    page.fill("#exposure", "1/5000")
+    before = page.evaluate("S.job && S.job.id")
+    page.click("#run")
+    page.wait_for_function("prev => S.job && S.job.id !== prev && S.job.state === 'done'", arg=before,
+                           timeout=40_000)
+    page.wait_for_function("() => !document.getElementById('results').hidden")
+    assert "rolling shutter: line delay 5" in page.inner_text("#summary")
 
     assert js_errors == [], js_errors
     assert all(u.startswith(server["url"]) or u.startswith("data:") for u in requested), \
