@@ -52,6 +52,12 @@ _MAX_NOMINAL_RATE = {"matroska": 1000, "avi": 1000}
 _NEEDS_EVEN = {("libx264", "yuv420p"), ("libx264", "yuv422p")}
 
 
+def _put(container, stream, frame) -> None:
+    """Encode one frame (None: flush the encoder) and mux the packets it gives."""
+    for packet in stream.encode(frame):
+        container.mux(packet)
+
+
 def _nominal_rate(rate: float, fmt: str) -> Fraction:
     """A container rate that keeps frames strictly ordered in ``fmt``; the true rate goes in metadata."""
     frac = Fraction(rate).limit_denominator(1001)
@@ -180,13 +186,11 @@ def write_video(
                     else:
                         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=pix_fmt)
                     vf.pts = n
-                    for packet in stream.encode(vf):
-                        container.mux(packet)
+                    _put(container, stream, vf)
                     n += 1
             if stream is None:
                 raise InputError(f"no frames to write to {str(path)!r}")
-            for packet in stream.encode(None):
-                container.mux(packet)
+            _put(container, stream, None)
             container.close()
             container = None
         except BaseException:
@@ -293,13 +297,11 @@ def write_viewing_video(
                     if vf.format.name != stream.pix_fmt:
                         vf = vf.reformat(format=stream.pix_fmt)
                     vf.pts = n
-                    for packet in stream.encode(vf):
-                        container.mux(packet)
+                    _put(container, stream, vf)
                     n += 1
             if stream is None:
                 raise InputError(f"no frames to write to {str(path)!r}")
-            for packet in stream.encode(None):
-                container.mux(packet)
+            _put(container, stream, None)
         finally:
             container.close()
     return {"path": str(path), "codec": codec, "pix_fmt": stream.pix_fmt, "play_rate": float(play_rate),
