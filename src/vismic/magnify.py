@@ -326,17 +326,18 @@ class MotionMagnifier:
                 shift *= self._gate_on(gate, lev)[None, None]
             self._weight_all += float(amp.sum())
             self._weight_past += float(amp[np.abs(shift) > _QUARTER_WAVE].sum())
+            if alpha != 0:  # the phase that is magnified (after the noise gate), per unit of factor
+                peaks.append(_weighted_quantile(np.abs(shift).ravel(), amp.ravel(), 0.99) / abs(float(alpha)))
             # never past a quarter wavelength: beyond it a phase shift no longer moves the texture but
             # rings and doubles its edges; the excess is clipped (the motion saturates there instead)
             np.clip(shift, -_QUARTER_WAVE, _QUARTER_WAVE, out=shift)
-            peaks.append(_weighted_quantile(np.abs(moving).ravel(), amp.ravel(), 0.99))
             changed = coef * (np.cos(shift) - 1 + 1j * np.sin(shift)).astype(np.complex64)
             back = sfft.fft2(changed, axes=(-2, -1), workers=self.workers) * np.conj(lev.filters)[None]
             if cropped:
                 delta[np.ix_(np.arange(n), lev.rows, lev.cols)] += back.sum(axis=1)
             else:
                 delta += back.sum(axis=1)
-        self._peak = max(self._peak, *peaks)
+        self._peak = max(self._peak, *peaks) if peaks else self._peak
         self.frames_seen += n
         # the analytic bands hold each frequency on one side: the real part of the synthesis is half
         # of it (the pyramid is a tight frame: 1/4 (|H(w)|^2 + |H(-w)|^2) + lowpass^2 + highpass^2 = 1)
@@ -415,8 +416,9 @@ def magnify(
     scales, orientations, order, smooth_px, denoise, min_snr_db
         As :class:`MotionMagnifier`.
     play_fps : float, optional
-        The rate the output plays at. Default: the input container's own rate when it is below the
-        capture rate (a slow-motion file plays as slow motion), else 30 fps. Motion at ``f`` Hz
+        The rate the output plays at. Default: the input container's own rate when it is a playback
+        rate (60 fps or less) below the capture rate (a slow-motion file plays as slow motion), else
+        30 fps. Motion at ``f`` Hz
         shows at ``f x play_fps / capture rate`` Hz on screen.
     batch : int
         Frames per batch (memory: a few times ``batch`` frames and the pyramid).
@@ -456,7 +458,9 @@ def magnify(
                               min_snr_db=min_snr_db)
         header = src.header_rate
         if play_fps is None:
-            play_fps = float(header) if header and header < rate - 1e-6 and not src.rate_is_trusted else min(30.0, rate)
+            # a slow-motion file is stored at a playback rate (24-60 fps): keep it; else 30 fps
+            slow = header and header <= 60.0 + 1e-6 and header < rate - 1e-6 and not src.rate_is_trusted
+            play_fps = float(header) if slow else min(30.0, rate)
         play_fps = check_number("play_fps", play_fps, lo=0.0, lo_open=True, hi=1000.0, unit="fps",
                                 fix="use e.g. 30")
         total = src.frames_estimate
