@@ -175,6 +175,7 @@ def recover_and_write(
         warnings.warn(text, stacklevel=3)
         done.warnings.append(text)
         rec.warnings.append(text)
+
     if voice or report:
         step("analysing the voice")
         from .analysis.voice import voice_report  # an extra: imported when asked for (module docstring)
