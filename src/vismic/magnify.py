@@ -22,8 +22,8 @@ there (the magnified motion saturates in the finest bands first); the magnifier 
 
 **Noise.** Phase noise in the band would be magnified as much as motion: a still, textured
 background would shimmer. A noise gate (on by default) magnifies a block of about ``coherence_px``
-pixels only as far as its band-passed phase stands above what the video's noise puts there
-(:meth:`MotionMagnifier._powers`, :meth:`MotionMagnifier._gate`).
+pixels only as far as its band-passed phase stands above its noise, measured without a noise model
+by comparing the block's two halves (:meth:`MotionMagnifier._powers`, :meth:`MotionMagnifier._gate`).
 
 :func:`magnify` reads a video, magnifies it and writes a video to watch (``.mp4`` H.264, or lossless
 ``.mkv``), the magnified frames alone, side by side with the input, or as an overlay (input in cyan,
@@ -60,8 +60,6 @@ __all__ = ["MotionMagnifier", "magnify", "VIEWS", "LINEAR_LIMIT_SHARE"]
 VIEWS = ("magnified", "side-by-side", "overlay")
 #: above this amplitude-weighted share of coefficients pushed past a quarter wavelength, warn
 LINEAR_LIMIT_SHARE = 0.01
-#: the share (%) of blocks of a level whose band power is taken as the noise floor at least
-QUIET_PERCENTILE = 20
 #: quarter of a band's wavelength, as a phase: the linear range of a phase shift
 _QUARTER_WAVE = math.pi / 2
 
@@ -153,10 +151,6 @@ class MotionMagnifier:
                                                high_band=True, workers=workers)
         self._filters = {"band": _sos(order, lo, hi, rate)}
         self.denoise = bool(denoise)
-        # white noise through the band-pass keeps this share of its power (sum of the squared impulse response)
-        impulse = np.zeros(int(20 * rate / max(hi - lo, 1e-3)) + 64)
-        impulse[0] = 1.0
-        self._noise_gain = float(np.sum(ss.sosfilt(self._filters["band"].astype(np.float64), impulse) ** 2))
         # running means of the filters' output power: exponential, over ``window_s``
         self._keep = np.float32(math.exp(-1.0 / (window_s * rate)))
         self._over = np.float32(10 ** (min_snr_db / 10))
@@ -205,72 +199,62 @@ class MotionMagnifier:
             out[t] = v
         return out
 
-    def _powers(self, lev: _Level, coef: np.ndarray, amp: np.ndarray, moving: np.ndarray) -> None:
+    def _powers(self, lev: _Level, amp: np.ndarray, moving: np.ndarray) -> None:
         """Update the level's running powers behind the noise gate (see :meth:`_gate`).
 
-        ``signal``: the running mean (over ``window_s``) of the squared amplitude-weighted mean of the
-        band-passed phase over blocks of about ``coherence_px`` pixels, per orientation: coherent
-        motion keeps its power in the mean while independent noise loses it. ``noise``: what the
-        coefficients' noise alone puts there: a coefficient of amplitude ``A`` with complex noise of
-        variance ``s^2`` has phase noise ``s^2 / (2 A^2)``, so a block mean holds
-        ``n s^2 / (2 (sum A)^2)``, times the share of white noise the band-pass keeps. ``s^2`` is
-        measured on the video, per orientation: the median of ``|c_t - c_{t-1}|^2`` over the
-        coefficients is ``2 ln 2 s^2`` when most of them do not move.
+        Per block of about ``coherence_px`` pixels and orientation, the amplitude-weighted mean of the
+        band-passed phase over the block's left and right halves (and top and bottom halves): two
+        halves see the block's motion through different pixels, hence through (nearly) independent
+        noise. ``signal`` is the running mean (over ``window_s``) of the square of the block's mean;
+        ``noise_lr`` and ``noise_tb`` those of a quarter of the square of the halves' difference: the
+        noise in the block's mean, with no noise model (the vibration map's split-half rule). Motion
+        that differs between the halves counts as noise (the gate errs towards leaving things still);
+        of the two splits the gate takes the smaller, the one that does not cut an object's edge.
+        Levels whose blocks are narrower than two coefficients have no halves and take no part.
         """
         k, r, c = amp.shape[1:]
         cell = lev.cell
+        if cell < 2:
+            return
         rb, cb = -(-r // cell), -(-c // cell)
+        half = cell // 2
 
-        def blocks(x: np.ndarray) -> np.ndarray:  # (n, K, r, c) -> block sums (n, K, rb, cb)
+        def halves(x: np.ndarray) -> tuple[np.ndarray, ...]:  # (n, K, r, c) -> left, right, top, bottom sums
             x = np.pad(x, ((0, 0), (0, 0), (0, rb * cell - r), (0, cb * cell - c)), mode="edge")
-            return x.reshape(x.shape[0], k, rb, cell, cb, cell).sum(axis=(3, 5))
+            x = x.reshape(x.shape[0], k, rb, cell, cb, cell)
+            return (x[..., :half].sum(axis=(3, 5)), x[..., half:].sum(axis=(3, 5)),
+                    x[:, :, :, :half].sum(axis=(3, 5)), x[:, :, :, half:].sum(axis=(3, 5)))
 
+        weights = halves(amp)
+        means = [p / (w + np.float32(1e-12)) for p, w in zip(halves(moving * amp), weights, strict=True)]
+        both = 0.25 * (means[0] + means[1] + means[2] + means[3])
         keep = self._keep
         if lev.power is None:
-            lev.power = {"signal": np.zeros((k, rb, cb), np.float32), "noise": np.zeros((k, rb, cb), np.float32),
-                         "s2": None, "last": None}
-        last = lev.power["last"]
-        prev = coef[:-1] if last is None else np.concatenate([last[None], coef[:-1]])
-        cur = coef[1:] if last is None else coef
-        lev.power["last"] = coef[-1].copy()
-        if len(cur):
-            change = np.abs(cur - prev).reshape(cur.shape[0], k, -1)[:, :, ::7] ** 2  # a sample is enough
-            s2 = np.median(change, axis=2).mean(axis=0) / (2 * math.log(2))
-            old = lev.power["s2"]
-            w = keep ** len(cur)
-            lev.power["s2"] = s2 if old is None else w * old + (1 - w) * s2
-        total = blocks(amp) + np.float32(1e-12)
-        mean = blocks(moving * amp) / total
-        s2 = lev.power["s2"] if lev.power["s2"] is not None else np.zeros(k)
-        floor = (cell * cell * s2[None, :, None, None] / (2 * total ** 2) * self._noise_gain).astype(np.float32)
-        signal, noise = lev.power["signal"], lev.power["noise"]
-        for t in range(mean.shape[0]):
+            zero = np.zeros((k, rb, cb), np.float32)
+            lev.power = {"signal": zero.copy(), "noise_lr": zero.copy(), "noise_tb": zero.copy()}
+        signal, noise_lr, noise_tb = lev.power["signal"], lev.power["noise_lr"], lev.power["noise_tb"]
+        for t in range(both.shape[0]):
             signal *= keep
-            signal += (1 - keep) * mean[t] * mean[t]
-            noise *= keep
-            noise += (1 - keep) * floor[t]
+            signal += (1 - keep) * both[t] * both[t]
+            for noise, (a, b) in ((noise_lr, (0, 1)), (noise_tb, (2, 3))):
+                d = means[a][t] - means[b][t]
+                noise *= keep
+                noise += (1 - keep) * 0.25 * d * d
 
     def _gate(self) -> np.ndarray:
         """The noise gate on a grid of ``coherence_px`` blocks of the frame: ``clip(1 - T N / S, 0, 1)``
-        with ``T`` = ``min_snr_db``, ``S`` and ``N`` pooled over every level and orientation (they all
-        see the same displacement).
-
-        Each level's noise is first scaled so that the quietest :data:`QUIET_PERCENTILE` % of its
-        blocks sit at the floor: neighbouring coefficients share noise (the bands overlap in space,
-        compressed video's noise is correlated within its blocks), which the model misses; footage
-        has still parts. Where all of the frame moves, the floor is set too high and weak motion is
-        magnified less: never more.
-        """
+        with ``T`` = ``min_snr_db``, ``S`` and ``N`` (:meth:`_powers`) pooled over every level and
+        orientation that has them (they all see the same displacement)."""
         rows, cols = self.shape
         gy, gx = math.ceil(rows / self._block), math.ceil(cols / self._block)
         total_s = np.zeros((gy, gx), np.float64)
         total_n = np.zeros((gy, gx), np.float64)
         for lev in self._levels:
-            signal, noise = lev.power["signal"], lev.power["noise"]
-            k, rb, cb = signal.shape
-            ratio = signal / np.maximum(noise, np.float32(1e-30))
-            quiet = np.percentile(ratio.reshape(k, -1), QUIET_PERCENTILE, axis=1)
-            noise = noise * np.maximum(quiet, 1.0)[:, None, None]
+            if lev.power is None:
+                continue
+            # the split that does not cut an edge of the moving part sees the noise alone: the smaller
+            signal, noise = lev.power["signal"], np.minimum(lev.power["noise_lr"], lev.power["noise_tb"])
+            _, rb, cb = signal.shape
             size = lev.cell * rows / len(lev.rows)  # a block of this level, in frame pixels
             iy = np.minimum(((np.arange(gy) + 0.5) * self._block / size).astype(int), rb - 1)
             ix = np.minimum(((np.arange(gx) + 0.5) * self._block / size).astype(int), cb - 1)
@@ -313,7 +297,7 @@ class MotionMagnifier:
             moving = self._filter(lev, "band", phase)
             amp = np.abs(coef).astype(np.float32)
             if self.denoise:
-                self._powers(lev, coef, amp, moving)
+                self._powers(lev, amp, moving)
             work.append((lev, cropped, coef, amp, moving))
         gate = self._gate() if self.denoise else None
         for lev, cropped, coef, amp, moving in work:
