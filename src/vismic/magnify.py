@@ -72,7 +72,7 @@ class _Level:
     sigma: float  # amplitude-weighted smoothing, in this level's coefficients
     cell: int  # block of coefficients over which motion is told from noise (``coherence_px``)
     reference: np.ndarray | None = None  # (K, r, c) conj of the first frame's coefficients
-    state: dict | None = None  # per filter: (sections, 2, K, r, c) float32, the band-passes' memory
+    state: np.ndarray | None = None  # (sections, 2, K, r, c) float32: the band-pass's memory
     power: dict | None = None  # the running powers behind the noise gate (:meth:`MotionMagnifier._gain`)
 
 
@@ -149,7 +149,7 @@ class MotionMagnifier:
         # move mostly there, so leaving it out would leave them unmagnified
         self.pyramid = ComplexSteerablePyramid((rows, cols), scales=scales, orientations=int(orientations),
                                                high_band=True, workers=workers)
-        self._filters = {"band": _sos(order, lo, hi, rate)}
+        self._sos = ss.butter(order, (lo, hi), btype="bandpass", fs=rate, output="sos").astype(np.float32)
         self.denoise = bool(denoise)
         # running means of the filters' output power: exponential, over ``window_s``
         self._keep = np.float32(math.exp(-1.0 / (window_s * rate)))
@@ -179,15 +179,12 @@ class MotionMagnifier:
         wavelength, over the frames so far (None before any motion)."""
         return 1.0 + _QUARTER_WAVE / self._peak if self._peak > 0 else None
 
-    def _filter(self, lev: _Level, name: str, x: np.ndarray) -> np.ndarray:
-        """Filter ``name`` (a causal band-pass) over the first axis of ``x`` (n, K, r, c), its state kept
-        between calls."""
-        sos = self._filters[name]
+    def _bandpass(self, lev: _Level, x: np.ndarray) -> np.ndarray:
+        """The causal band-pass over the first axis of ``x`` (n, K, r, c), its state kept between calls."""
+        sos = self._sos
         if lev.state is None:
-            lev.state = {}
-        if name not in lev.state:
-            lev.state[name] = np.zeros((len(sos), 2, *x.shape[1:]), np.float32)
-        z = lev.state[name]
+            lev.state = np.zeros((len(sos), 2, *x.shape[1:]), np.float32)
+        z = lev.state
         out = np.empty_like(x)
         for t in range(x.shape[0]):
             v = x[t]
@@ -294,7 +291,7 @@ class MotionMagnifier:
             if lev.reference is None:
                 lev.reference = np.conj(coef[0])
             phase = np.angle(coef * lev.reference[None]).astype(np.float32)  # against the first frame
-            moving = self._filter(lev, "band", phase)
+            moving = self._bandpass(lev, phase)
             amp = np.abs(coef).astype(np.float32)
             if self.denoise:
                 self._powers(lev, amp, moving)
@@ -327,10 +324,6 @@ class MotionMagnifier:
         # of it (the pyramid is a tight frame: 1/4 (|H(w)|^2 + |H(-w)|^2) + lowpass^2 + highpass^2 = 1)
         change = 0.5 * sfft.ifft2(delta, axes=(-2, -1), workers=self.workers).real
         return frames + change.astype(np.float32)
-
-
-def _sos(order: int, lo: float, hi: float, rate: float) -> np.ndarray:
-    return ss.butter(order, (lo, hi), btype="bandpass", fs=rate, output="sos").astype(np.float32)
 
 
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
