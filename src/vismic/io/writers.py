@@ -33,6 +33,7 @@ from typing import Any
 import av
 import numpy as np
 
+from .._validation import check_int, check_number
 from ..errors import InputError, ParameterError
 from .atomic import atomic_path
 
@@ -253,12 +254,10 @@ def write_viewing_video(
     suffix = path.suffix.lower()
     if suffix not in VIEWING_SUFFIXES:
         raise ParameterError(f"video path {str(path)!r} must end in one of {sorted(VIEWING_SUFFIXES)}")
-    for name, value in (("play_rate", play_rate), ("capture_rate", capture_rate)):
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value) \
-                or value <= 0:
-            raise ParameterError(f"{name}={value!r} must be a finite rate > 0 in Hz")
-    if isinstance(crf, bool) or not isinstance(crf, int | np.integer) or not 0 <= crf <= 51:
-        raise ParameterError(f"crf={crf!r} must be an integer in [0, 51] (lower is better; 14 looks lossless)")
+    play_rate = check_number("play_rate", play_rate, lo=0.0, lo_open=True, unit="Hz", fix="give e.g. 30")
+    capture_rate = check_number("capture_rate", capture_rate, lo=0.0, lo_open=True, unit="Hz",
+                                fix="give the true capture rate, e.g. 600")
+    crf = check_int("crf", crf, 0, 51, fix="lower is better; 14 looks lossless")
     fmt, codec = VIEWING_SUFFIXES[suffix]
     nominal = _nominal_rate(float(play_rate), fmt)
     n = 0
