@@ -54,7 +54,7 @@ from .io.writers import VIEWING_SUFFIXES, write_viewing_video
 from .outputs import check_output_paths
 from .pyramid import ComplexSteerablePyramid, max_scales
 
-__all__ = ["MotionMagnifier", "magnify", "VIEWS", "LINEAR_LIMIT_SHARE"]
+__all__ = ["MotionMagnifier", "magnify", "check_magnification", "VIEWS", "LINEAR_LIMIT_SHARE"]
 
 #: what :func:`magnify` writes: the magnified frames, input | magnified side by side, or an overlay
 VIEWS = ("magnified", "side-by-side", "overlay")
@@ -124,15 +124,7 @@ class MotionMagnifier:
                  workers: int | None = None) -> None:
         rows, cols = (int(v) for v in shape)
         rate = check_number("rate", rate, lo=0.0, lo_open=True, unit="Hz", fix="give the capture rate, e.g. 600")
-        try:
-            lo, hi = (float(v) for v in band)
-        except (TypeError, ValueError):
-            raise ParameterError(f"band={band!r} must be (lo, hi) in Hz, e.g. (75, 90)") from None
-        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi < rate / 2):
-            raise ParameterError(f"band={lo:g},{hi:g} Hz must satisfy 0 < lo < hi < {rate / 2:g} Hz (half the "
-                                 f"capture rate, {rate:g} fps); e.g. --band 75,90")
-        self.factor = check_number("factor", factor, lo=0.0, lo_open=True, hi=10000.0,
-                                   fix="give how many times larger the motion should look, e.g. 30")
+        lo, hi, self.factor = check_magnification(band, factor, rate)
         order = check_int("order", order, 1, 8, fix="use order=2")
         smooth_px = check_number("smooth_px", smooth_px, lo=0.0, hi=100.0, unit="px", fix="use e.g. 2")
         coherence_px = check_number("coherence_px", coherence_px, lo=1.0, hi=1000.0, unit="px", fix="use e.g. 16")
@@ -324,6 +316,31 @@ class MotionMagnifier:
         # of it (the pyramid is a tight frame: 1/4 (|H(w)|^2 + |H(-w)|^2) + lowpass^2 + highpass^2 = 1)
         change = 0.5 * sfft.ifft2(delta, axes=(-2, -1), workers=self.workers).real
         return frames + change.astype(np.float32)
+
+
+def check_magnification(band, factor, rate: float) -> tuple[float, float, float]:
+    """``(lo, hi, factor)`` checked: two finite frequencies with ``0 < lo < hi < rate / 2`` (both edges
+    of the band-pass inside the band the capture holds) and a factor in ``(0, 10000]``.
+
+    Raises
+    ------
+    ParameterError
+        Naming the value and the fix.
+    """
+    lo = hi = None
+    if isinstance(band, list | tuple | np.ndarray) and len(band) == 2:
+        try:
+            lo, hi = (check_number("band", v, fix="") for v in band)
+        except ParameterError:
+            lo = hi = None
+    if lo is None:
+        raise ParameterError(f"band={band!r} must be (lo, hi) in Hz, e.g. (75, 90)")
+    if not 0 < lo < hi < rate / 2:
+        raise ParameterError(f"band={lo:g},{hi:g} Hz must satisfy 0 < lo < hi < {rate / 2:g} Hz (half the "
+                             f"capture rate, {rate:g} fps); e.g. --band 75,90")
+    factor = check_number("factor", factor, lo=0.0, lo_open=True, hi=10000.0,
+                          fix="give how many times larger the motion should look, e.g. 30")
+    return lo, hi, factor
 
 
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:

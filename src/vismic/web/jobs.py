@@ -645,16 +645,13 @@ def _magnify_request(value, fps: float) -> dict | None:
         return None
     if not isinstance(value, dict) or set(value) - {"band", "factor"}:
         raise ApiError(400, 'magnify must be {"band": [lo, hi], "factor": k} or null')
-    band, factor = value.get("band"), value.get("factor")
-    if not (isinstance(band, list | tuple) and len(band) == 2 and all(_finite_number(v) for v in band)):
-        raise ApiError(400, f"magnify band {band!r} must be [lo, hi] in Hz")
-    lo, hi = (float(v) for v in band)
-    if not 0 < lo < hi < fps / 2:
-        raise ApiError(400, f"magnify band {lo:g}-{hi:g} Hz must lie between 0 and half the capture rate "
-                            f"({fps / 2:g} Hz), low edge first")
-    if not (_finite_number(factor) and 0 < factor <= 10000):
-        raise ApiError(400, f"magnify factor {factor!r} must be a number above 0 (e.g. 30)")
-    return {"band": [lo, hi], "factor": float(factor)}
+    from ..magnify import check_magnification  # a stage: imported when used (module docstring)
+
+    try:
+        lo, hi, factor = check_magnification(value.get("band"), value.get("factor"), fps)
+    except ParameterError as exc:
+        raise ApiError(400, f"magnify: {one_line(exc)}") from None
+    return {"band": [lo, hi], "factor": factor}
 
 
 def _summary(rec) -> dict:
