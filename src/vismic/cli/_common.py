@@ -74,10 +74,8 @@ def _default_output(inp: str) -> str:
 
 
 def _plan_outputs(a: argparse.Namespace) -> str:
-    """The main WAV path of ``recover``; every output is checked writable before hours of work."""
-    from ..io.audio import check_writable
-    from ..pipeline import output_paths
-
+    """The main WAV path of ``recover``, its options checked (the outputs are checked writable by
+    :func:`vismic.workflow.recover_and_write` before any work)."""
     out = a.output or _default_output(a.input)
     if not out.lower().endswith((".wav", ".flac")):
         raise ParameterError(f"-o {out}: the output must be a .wav or .flac path")
@@ -85,9 +83,7 @@ def _plan_outputs(a: argparse.Namespace) -> str:
         raise ParameterError("--float needs a .wav output: FLAC holds integer samples")
     if not 1000 <= a.listen_rate <= 768_000:
         raise ParameterError(f"--listen-rate {a.listen_rate} must be between 1000 and 768000 Hz (e.g. 44100)")
-    _check_recover_outputs(a, out)
-    for p in output_paths(out, spectrogram=a.spectrogram).values():
-        check_writable(p, force=a.force)
+    _check_recover_outputs(a, out)  # with the flags' names; recover_and_write checks they can be written
     return out
 
 
