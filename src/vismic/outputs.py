@@ -19,7 +19,7 @@ import numpy as np
 from .denoise import normalize_to
 from .errors import ParameterError
 from .io.atomic import AtomicFiles
-from .io.audio import check_writable, resample, write_wav
+from .io.audio import check_writable, encode_audio, resample
 
 if TYPE_CHECKING:  # params imports the estimators: too heavy for commands that only check paths
     from .params import Recovery
@@ -147,14 +147,19 @@ def save(
         raise ParameterError("FLAC holds integer samples: drop --float (float_wav) or write a .wav")
     suffix = "." + fmt.lower()
     with AtomicFiles() as out:
-        stored = write_wav(out.stage(paths["wav"], suffix), recovery.audio, rate=recovery.rate,
-                           subtype="PCM_24" if fmt == "FLAC" else "FLOAT" if float_wav else "PCM_16",
-                           force=True, container=fmt)
+        tmp = out.stage(paths["wav"], suffix)  # staged first: a failure below names this output
+        data, stored = encode_audio(recovery.audio, rate=recovery.rate,
+                                    subtype="PCM_24" if fmt == "FLAC" else "FLOAT" if float_wav else "PCM_16",
+                                    container=fmt)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
         listen = resample(recovery.audio, rate_in=recovery.rate, rate_out=listen_rate)
         # the recovery's level again (resampling moves the peak); the default is the former rule exactly
         listen, _ = normalize_to(listen, recovery.params.normalize, recovery.params.level_db)
-        write_wav(out.stage(paths["listen"], suffix), listen, rate=listen_rate, subtype="PCM_16", force=True,
-                  container=fmt)
+        tmp = out.stage(paths["listen"], suffix)
+        data, _ = encode_audio(listen, rate=listen_rate, subtype="PCM_16", container=fmt)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
         if "spectrogram" in paths:
             from .plot import save_spectrogram  # lazily: plot imports scipy.signal (about a second)
 

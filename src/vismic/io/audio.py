@@ -18,7 +18,7 @@ import soxr
 from ..errors import OutputError, OutputExistsError, ParameterError, VideoReadError
 from .atomic import atomic_path
 
-__all__ = ["write_wav", "resample", "check_writable", "MAX_WAV_RATE", "MAX_FLAC_RATE", "MAX_RESAMPLED"]
+__all__ = ["write_wav", "encode_audio", "resample", "check_writable", "MAX_WAV_RATE", "MAX_FLAC_RATE", "MAX_RESAMPLED"]
 
 #: largest rate a WAV header holds (a signed 32-bit field in libsndfile)
 MAX_WAV_RATE = 2**31 - 1
@@ -75,23 +75,22 @@ def resample(x: np.ndarray, *, rate_in: float, rate_out: float) -> np.ndarray:
     return soxr.resample(x, rate_in, rate_out, quality="VHQ")
 
 
-def write_wav(path: str, x: np.ndarray, *, rate: float, subtype: str = "PCM_16", force: bool = False,
-              container: str | None = None) -> int:
-    """Write a mono WAV (or FLAC) atomically; returns the integer rate stored in the header.
+def encode_audio(x: np.ndarray, *, rate: float, subtype: str = "PCM_16", container: str = "WAV"
+                 ) -> tuple[memoryview, int]:
+    """A mono WAV (or FLAC) in memory: ``(bytes, integer rate stored in the header)``.
 
     WAV and FLAC headers hold an integer rate: a non-integer capture rate is rounded for the
-    header (the exact rate belongs in the JSON sidecar). ``container``: ``"WAV"`` or ``"FLAC"``
-    (default: from the suffix of ``path``; FLAC holds 16 or 24-bit samples up to 655,350 Hz).
+    header (the exact rate belongs in the JSON sidecar). FLAC holds 16 or 24-bit samples up to
+    655,350 Hz. Encoding in memory first means a write error (disk full) surfaces as a plain
+    ``OSError`` with its errno from Python's file write, not as a libsndfile status.
     """
-    check_writable(path, force=force)
-    fmt = container or ("FLAC" if str(path).lower().endswith(".flac") else "WAV")
     try:
         sr = int(round(float(rate)))
     except (OverflowError, ValueError):
         sr = 0
     if not 1 <= sr <= MAX_WAV_RATE:
         raise ParameterError(f"rate={rate} Hz cannot be stored in a WAV header (1 to {MAX_WAV_RATE} Hz)")
-    if fmt == "FLAC":
+    if container == "FLAC":
         if sr > MAX_FLAC_RATE:
             raise ParameterError(f"rate={rate:g} Hz is above what FLAC stores ({MAX_FLAC_RATE} Hz); write a .wav")
         if subtype not in ("PCM_16", "PCM_24"):
@@ -100,11 +99,18 @@ def write_wav(path: str, x: np.ndarray, *, rate: float, subtype: str = "PCM_16",
     data = np.asarray(x, dtype=np.float64)
     if subtype.startswith("PCM"):
         data = np.clip(data, -1.0, 1.0)
-    # Encode in memory first: a write error (disk full) then surfaces as a plain OSError with its
-    # errno from Python's file write instead of a libsndfile status, and no encoder state is left.
-    with atomic_path(path, suffix="." + fmt.lower()) as tmp:
-        buf = io.BytesIO()
-        sf.write(buf, data, sr, subtype=subtype, format=fmt)
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getbuffer())
+    buf = io.BytesIO()
+    sf.write(buf, data, sr, subtype=subtype, format=container)
+    return buf.getbuffer(), sr
+
+
+def write_wav(path: str, x: np.ndarray, *, rate: float, subtype: str = "PCM_16", force: bool = False,
+              container: str | None = None) -> int:
+    """Write a mono WAV (or FLAC) atomically; returns the integer rate stored in the header
+    (:func:`encode_audio`). ``container``: ``"WAV"`` or ``"FLAC"`` (default: from the suffix of ``path``)."""
+    check_writable(path, force=force)
+    fmt = container or ("FLAC" if str(path).lower().endswith(".flac") else "WAV")
+    data, sr = encode_audio(x, rate=rate, subtype=subtype, container=fmt)
+    with atomic_path(path, suffix="." + fmt.lower()) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
     return sr
