@@ -130,3 +130,21 @@ def _square_wave(n: int, cycles: int) -> np.ndarray:
     """A +-1 square wave with ``cycles`` whole periods over ``n`` samples (periodic in n)."""
     phase = (np.arange(n) + 0.5) * cycles / n
     return np.where((phase % 1.0) < 0.5, 1.0, -1.0)
+
+
+class _SceneFacts:
+    """Facts both scene classes derive the same way from their ``bits`` and ``direction_deg``."""
+
+    bits: int
+    direction_deg: float
+
+    @property
+    def dtype(self) -> np.dtype:
+        """dtype of :meth:`frames`: uint8 for bits <= 8, uint16 above."""
+        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16)
+
+    @property
+    def direction(self) -> tuple[float, float]:
+        """Unit motion vector ``(ux, uy)`` in (column, row) pixel coordinates."""
+        th = math.radians(self.direction_deg)
+        return math.cos(th), math.sin(th)

@@ -21,6 +21,7 @@ from ._common import (
     _check_shape,
     _check_sound,
     _check_texture,
+    _SceneFacts,
     _workers,
     _zero_nyquist,
 )
@@ -35,7 +36,7 @@ _READOUT_FIT_TOL = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
-class RollingShutterScene:
+class RollingShutterScene(_SceneFacts):
     """A textured object vibrating with a sound, filmed by a rolling-shutter video camera.
 
     The camera reads its rows one after another: row ``y`` of frame ``n`` integrates light over
@@ -229,17 +230,6 @@ flicker_hz, contrast, mean, seed
     def duration(self) -> float:
         """Clip length in seconds (``n_frames / fps``)."""
         return self.n_frames / self.fps
-
-    @property
-    def dtype(self) -> np.dtype:
-        """dtype of :meth:`frames`: uint8 for bits <= 8, uint16 above."""
-        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16)
-
-    @property
-    def direction(self) -> tuple[float, float]:
-        """Unit motion vector ``(ux, uy)`` in (column, row) pixel coordinates."""
-        th = math.radians(self.direction_deg)
-        return math.cos(th), math.sin(th)
 
     @property
     def gap(self) -> float:

@@ -23,6 +23,7 @@ from ._common import (
     _check_shape,
     _check_sound,
     _check_texture,
+    _SceneFacts,
     _workers,
     _zero_nyquist,
 )
@@ -50,7 +51,7 @@ def _mode_shape(mode: str | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class Scene:
+class Scene(_SceneFacts):
     """A textured object vibrating with a sound, seen by a global-shutter camera.
 
     Parameters
@@ -194,17 +195,6 @@ class Scene:
     def duration(self) -> float:
         """Clip length in seconds (``n_frames / rate``)."""
         return self.n_frames / self.rate
-
-    @property
-    def dtype(self) -> np.dtype:
-        """dtype of :meth:`frames`: uint8 for bits <= 8, uint16 above."""
-        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16)
-
-    @property
-    def direction(self) -> tuple[float, float]:
-        """Unit motion vector ``(ux, uy)`` in (column, row) pixel coordinates."""
-        th = math.radians(self.direction_deg)
-        return math.cos(th), math.sin(th)
 
     def mode_shape(self) -> np.ndarray:
         """Per-pixel motion amplitude ``m``.
