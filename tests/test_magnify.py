@@ -72,7 +72,8 @@ def test_an_object_is_magnified_and_its_still_background_is_not(tmp_path):
     sc = sim.Scene(texture=sim.make_texture("pink", (192, 192), seed=3), sound=snd, rate=RATE, rms_px=0.02,
                    shape=(160, 160), noise_sigma=2.0, seed=3, mode=mask)
     sim.render(sc, tmp_path / "in.mkv")
-    res = magnify(tmp_path / "in.mkv", tmp_path / "out.mkv", fps=RATE, band=(80, 120), factor=20)
+    # x15: 0.02 px RMS (0.028 px at its peaks) stays within the finest bands' quarter wavelength (0.67 px)
+    res = magnify(tmp_path / "in.mkv", tmp_path / "out.mkv", fps=RATE, band=(80, 120), factor=15)
     assert res["frames"] == sc.n_frames and res["video"]["codec"] == "ffv1"
 
     def band_rms(path):
@@ -93,7 +94,7 @@ def test_past_the_linear_range_it_warns(tmp_path):
     np.save(tmp_path / "g.npy", frames)
     with pytest.warns(UserWarning, match="linear range"):
         res = magnify(tmp_path / "g.npy", tmp_path / "g.mp4", fps=RATE, band=(80, 120), factor=20, denoise=False)
-    assert res["past_linear_share"] > 0.01 and res["safe_factor"] < 20
+    assert res["safe_factor"] < 20 and res["past_linear_share"] > 0.01
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -144,3 +145,60 @@ def test_the_noise_gate_keeps_motion_that_fills_the_frame(tmp_path):
         return float(np.sqrt(np.trapezoid(ms.region_psd[0, 0, sel], ms.freqs[sel])))
 
     assert band_rms(tmp_path / "out.mkv") / band_rms(tmp_path / "in.mkv") > 6.0
+
+
+def _string_scene(rms, rows=160, cols=192):
+    """A thin dark string (sigma 0.7 px), 4 degrees off horizontal, moving across itself at 82 Hz over
+    a still, blurred pink board, 600 fps, noise 2 grey levels; returns the scene maker's arguments."""
+    from scipy.ndimage import gaussian_filter
+
+    tr, tc = rows + 32, cols + 32
+    board = gaussian_filter(sim.make_texture("pink", (tr, tc), seed=5), 1.2)
+    board = 0.5 + 0.6 * (board - board.mean())
+    yy, xx = np.mgrid[0:tr, 0:tc]
+    across = yy - (tr / 2 + np.tan(np.radians(4)) * (xx - tc / 2))
+    near = np.exp(-0.5 * (across / 3.0) ** 2)
+    texture = np.clip(board * (1 - near) + 0.5 * near - 0.45 * np.exp(-0.5 * (across / 0.7) ** 2), 0, 1)
+    strip = (np.abs(across[16:16 + rows, 16:16 + cols]) < 4.5).astype(float)
+    snd = sim.builtin_sound("tone", rate=600.0, duration=0.4, freq=82.0)
+    return sim.Scene(texture=texture, sound=snd, rate=600.0, rms_px=rms, shape=(rows, cols), noise_sigma=2.0,
+                     seed=3, mode=strip, direction_deg=90.0)
+
+
+def test_a_thin_string_is_magnified_as_far_as_its_true_motion_measures(tmp_path):
+    """A string 1-2 px wide moving 0.01 px over a still board (what the finest bands see): the gate finds
+    it (the block displacement pools every band, weighted by its noise; an earlier gate pooled phases
+    in radians and measured x1.3-4.6 here), the output reads close to the truth rendered 30x larger
+    and the board stays still."""
+    from vismic.analysis.spectra import motion_spectrum
+
+    sim.render(_string_scene(0.01), tmp_path / "in.mkv")
+    sim.render(_string_scene(0.3), tmp_path / "truth.mkv")
+    magnify(tmp_path / "in.mkv", tmp_path / "out.mkv", fps=600.0, band=(75, 90), factor=30)
+
+    def band_rms(path):
+        ms = motion_spectrum(path, fps=600.0, grid=(5, 6))
+        sel = (ms.freqs >= 75) & (ms.freqs <= 90)
+        return np.sqrt(np.trapezoid(ms.region_psd[..., sel], ms.freqs[sel], axis=-1))
+
+    before = band_rms(tmp_path / "in.mkv")
+    ratio, truth = band_rms(tmp_path / "out.mkv") / before, band_rms(tmp_path / "truth.mkv") / before
+    # the string crosses the middle row of tiles; the top and bottom rows are >= 40 px from it
+    assert np.median(ratio[2]) > 0.75 * np.median(truth[2]) and np.median(ratio[2]) > 18, (ratio, truth)
+    # (in 0.4 s a noise-only block's measured SNR scatters by a few dB: a few pass the gate in part)
+    still = np.concatenate([ratio[0], ratio[4]])
+    assert np.median(still) < 2.5 and still.max() < 5.0, ratio
+
+
+def test_a_thin_string_past_the_linear_range_is_warned_about(tmp_path):
+    """The string is a small part of the picture but most of the motion: at 0.06 px RMS (0.085 px at its
+    peaks) x30 it passes the finest band's quarter wavelength (0.67 px; a safe factor near 9), and the
+    warning says so (a quantile over all coefficients by amplitude would not see it); at 0.02 px x10
+    it does not."""
+    sim.render(_string_scene(0.06), tmp_path / "in.mkv")
+    with pytest.warns(UserWarning, match="linear range"):
+        res = magnify(tmp_path / "in.mkv", tmp_path / "out.mkv", fps=600.0, band=(75, 90), factor=30)
+    assert 6 < res["safe_factor"] < 11, res
+    sim.render(_string_scene(0.02), tmp_path / "small.mkv")
+    res = magnify(tmp_path / "small.mkv", tmp_path / "small-out.mkv", fps=600.0, band=(75, 90), factor=10)
+    assert res["safe_factor"] > 15, res

@@ -69,7 +69,7 @@ PUBLIC = {
         "scale_from_points", "write_displacement",
     ],
     "vismic.magnify": [
-        "LINEAR_LIMIT_SHARE", "MotionMagnifier", "VIEWS", "check_magnification", "magnify",
+        "LINEAR_RANGE_QUANTILE", "MotionMagnifier", "VIEWS", "check_magnification", "magnify",
     ],
     "vismic.analysis.spectra": [
         "ModalPeak", "MotionSpectrum", "modal_peaks", "motion_spectrum", "peaks_csv", "signal_spectrum",

@@ -16,14 +16,22 @@ The method of Wadhwa, Rubinstein, Durand and Freeman, "Phase-Based Video Motion 
 
 **Linear range.** A phase shift stands for a displacement only while it stays below a quarter of a
 band's wavelength (``|factor x phase| < pi/2``); beyond, edges ring and double. Shifts are clipped
-there (the magnified motion saturates in the finest bands first); the magnifier counts the
-(amplitude-weighted) share of coefficients that reached the limit and the factor that would keep
-99 % of them inside it; :func:`magnify` warns when the share passes 1 %.
+there (the magnified motion saturates in the finest bands first); the magnifier counts the share of
+the magnified motion's energy the clipping took away and the factor that would keep 99 % of it
+inside the limit (:data:`LINEAR_RANGE_QUANTILE`); :func:`magnify` warns above that factor. The
+motion counted is that of blocks of ``coherence_px`` and their halves, pooled over pixels and bands
+(:meth:`MotionMagnifier._linear_range`), so that noise in single coefficients does not count. A
+thin structure (a string, a wire) lives mostly in the finest bands, whose quarter wavelength is
+0.7-1 px: it saturates first.
 
 **Noise.** Phase noise in the band would be magnified as much as motion: a still, textured
 background would shimmer. A noise gate (on by default) magnifies a block of about ``coherence_px``
-pixels only as far as its band-passed phase stands above its noise, measured without a noise model
-by comparing the block's two halves (:meth:`MotionMagnifier._powers`, :meth:`MotionMagnifier._gate`).
+pixels only as far as its displacement in the band stands above its noise: the block's displacement
+is the least-squares fit of every level's and orientation's mean phase (each weighted by its
+inverse noise variance), and its noise is measured without a noise model by comparing the
+displacements of the block's two halves (:meth:`MotionMagnifier._block_sums`,
+:meth:`MotionMagnifier._update_gate`, :meth:`MotionMagnifier._gate`). The gate opens from
+``min_snr_db`` to :data:`GATE_RAMP_DB` above it.
 
 :func:`magnify` reads a video, magnifies it and writes a video to watch (``.mp4`` H.264, or lossless
 ``.mkv``), the magnified frames alone, side by side with the input, or as an overlay (input in cyan,
@@ -54,14 +62,20 @@ from .io.writers import VIEWING_SUFFIXES, write_viewing_video
 from .outputs import check_output_paths
 from .pyramid import ComplexSteerablePyramid, max_scales
 
-__all__ = ["MotionMagnifier", "magnify", "check_magnification", "VIEWS", "LINEAR_LIMIT_SHARE"]
+__all__ = ["MotionMagnifier", "magnify", "check_magnification", "VIEWS", "LINEAR_RANGE_QUANTILE"]
 
 #: what :func:`magnify` writes: the magnified frames, input | magnified side by side, or an overlay
 VIEWS = ("magnified", "side-by-side", "overlay")
-#: above this amplitude-weighted share of coefficients pushed past a quarter wavelength, warn
-LINEAR_LIMIT_SHARE = 0.01
+#: the safe factor keeps this share of the magnified motion's energy within a quarter wavelength;
+#: :func:`magnify` warns above it
+LINEAR_RANGE_QUANTILE = 0.99
 #: quarter of a band's wavelength, as a phase: the linear range of a phase shift
 _QUARTER_WAVE = math.pi / 2
+#: the noise gate opens fully this many dB above ``min_snr_db``
+GATE_RAMP_DB = 6.0
+#: the noise gate passes from a block to its neighbour over this share of a block on each side of
+#: their edge
+_GATE_BLEND = 0.25
 
 
 @dataclass
@@ -71,9 +85,12 @@ class _Level:
     filters: np.ndarray  # (K, r, c) complex64, ifftshift-ed
     sigma: float  # amplitude-weighted smoothing, in this level's coefficients
     cell: int  # block of coefficients over which motion is told from noise (``coherence_px``)
+    wave: np.ndarray  # (K, 2) float32: each band's wave vector, radians of phase per pixel along x, y
+    noise_gain: np.ndarray  # (K,) float32: a coefficient's noise variance per unit of white pixel noise
+    blocks_y: np.ndarray  # the level's block row under each row of the frame's gate grid
+    blocks_x: np.ndarray  # and column
     reference: np.ndarray | None = None  # (K, r, c) conj of the first frame's coefficients
     state: np.ndarray | None = None  # (sections, 2, K, r, c) float32: the band-pass's memory
-    power: dict | None = None  # the running powers behind the noise gate (:meth:`MotionMagnifier._gain`)
 
 
 class MotionMagnifier:
@@ -105,8 +122,8 @@ class MotionMagnifier:
     window_s : float
         Time over which the gate's powers are averaged (default 0.5 s).
     min_snr_db : float
-        A block is magnified by the share of its band power above ``min_snr_db`` over the noise
-        (``clip(1 - T N / S, 0, 1)``; default 3 dB).
+        A block whose displacement in the band stands less than ``min_snr_db`` above its noise is not
+        magnified; the magnification opens fully :data:`GATE_RAMP_DB` (6 dB) higher (default 3 dB).
     coherence_px : float
         Side of the blocks the gate tells motion from noise in (default 16 px): larger blocks see
         weaker motion, smaller ones follow an object's outline more closely.
@@ -145,30 +162,48 @@ class MotionMagnifier:
         self.denoise = bool(denoise)
         # running means of the filters' output power: exponential, over ``window_s``
         self._keep = np.float32(math.exp(-1.0 / (window_s * rate)))
-        self._over = np.float32(10 ** (min_snr_db / 10))
+        self._min_snr_db = float(min_snr_db)
         self._block = float(coherence_px)
+        self._grid = (math.ceil(rows / self._block), math.ceil(cols / self._block))
+        self._power: np.ndarray | None = None  # (3, gy, gx): the gate's running powers (:meth:`_update_gate`)
+        orient = len(self.pyramid.bands) // len(self.pyramid.levels)
         self._levels: list[_Level] = []
         for i in range(len(self.pyramid.levels)):
             plan = self.pyramid.level_plan(i)
-            spacing = rows / plan.filters.shape[1]
+            r, c = plan.filters.shape[1:]
+            spacing = rows / r
             sigma = smooth_px / spacing if smooth_px > 0 else 0.0
+            cell = max(1, round(coherence_px / spacing))
+            bands = self.pyramid.bands[i * orient:(i + 1) * orient]
+            # dphase = -k . d, with -k = phase_per_px
+            wave = -np.array([b.phase_per_px for b in bands], np.float32)
+            # ifft2 over the r x c crop of a frame's FFT: white pixel noise of variance 1 comes out with
+            # variance rows * cols * sum |H|^2 / (r c)^2
+            gain = (rows * cols * np.sum(np.abs(plan.filters) ** 2, axis=(1, 2)) / (r * c) ** 2).astype(np.float32)
+            size = cell * spacing  # a block of this level, in frame pixels
+            gy, gx = self._grid
+            by = np.minimum(((np.arange(gy) + 0.5) * self._block / size).astype(int), -(-r // cell) - 1)
+            bx = np.minimum(((np.arange(gx) + 0.5) * self._block / size).astype(int), -(-c // cell) - 1)
             self._levels.append(_Level(plan.rows, plan.cols, plan.filters,
-                                       max(sigma, 0.5) if smooth_px > 0 else 0.0,
-                                       max(1, round(coherence_px / spacing))))
+                                       max(sigma, 0.5) if smooth_px > 0 else 0.0, cell, wave,
+                                       np.maximum(gain, np.float32(1e-30)), by, bx))
         self.frames_seen = 0
         self._weight_all = 0.0
         self._weight_past = 0.0
-        self._peak = 0.0  # largest amplitude-weighted 99th percentile of a level's |band-passed phase| so far
+        self._peak = 0.0  # largest 99th percentile (by energy) of a level's |block phase x gate| so far
 
     @property
     def past_linear_share(self) -> float:
-        """Amplitude-weighted share of coefficients whose magnified phase passed a quarter wavelength."""
+        """Share of the magnified motion's energy that clipping at a quarter wavelength takes away, the
+        motion seen through each block's displacement in each band (:meth:`_linear_range`): what
+        moves decides, not what is still (a thin string is a small part of the picture and most of
+        its motion), nor the phase noise of single coefficients."""
         return self._weight_past / self._weight_all if self._weight_all > 0 else 0.0
 
     @property
     def safe_factor(self) -> float | None:
-        """The factor that keeps 99 % (by amplitude) of the band-passed phases within a quarter
-        wavelength, over the frames so far (None before any motion)."""
+        """The factor that keeps 99 % of the magnified motion's energy (as :attr:`past_linear_share`)
+        within a quarter wavelength, over the frames so far (None before any motion)."""
         return 1.0 + _QUARTER_WAVE / self._peak if self._peak > 0 else None
 
     def _bandpass(self, lev: _Level, x: np.ndarray) -> np.ndarray:
@@ -188,80 +223,130 @@ class MotionMagnifier:
             out[t] = v
         return out
 
-    def _powers(self, lev: _Level, amp: np.ndarray, moving: np.ndarray) -> None:
-        """Update the level's running powers behind the noise gate (see :meth:`_gate`).
+    def _block_sums(self, lev: _Level, amp: np.ndarray, moving: np.ndarray, normal: np.ndarray) -> np.ndarray | None:
+        """Add a level's share to the normal equations of the block displacements (the noise gate's and
+        the linear range's, :meth:`_update_gate`, :meth:`_linear_range`).
 
-        Per block of about ``coherence_px`` pixels and orientation, the amplitude-weighted mean of the
-        band-passed phase over the block's left and right halves (and top and bottom halves): two
-        halves see the block's motion through different pixels, hence through (nearly) independent
-        noise. ``signal`` is the running mean (over ``window_s``) of the square of the block's mean;
-        ``noise_lr`` and ``noise_tb`` those of a quarter of the square of the halves' difference: the
-        noise in the block's mean, with no noise model (the vibration map's split-half rule). Motion
-        that differs between the halves counts as noise (the gate errs towards leaving things still);
-        of the two splits the gate takes the smaller, the one that does not cut an object's edge.
-        Levels whose blocks are narrower than two coefficients have no halves and take no part.
+        Per block of about ``coherence_px`` pixels, orientation and version (the whole block, its left,
+        right, top and bottom halves), the amplitude-weighted mean of the band-passed phase ``p`` stands
+        for ``-k . d`` (``k`` the band's wave vector) with a noise variance proportional to
+        ``n E / (sum of amplitudes)^2`` (``n`` coefficients, ``E`` the band's noise gain): each band
+        enters the least-squares displacement with that inverse variance as weight. ``normal`` is
+        ``(n, 5, 5, gy, gx)``: per frame and version, ``A_xx, A_xy, A_yy, b_x, b_y``. Levels whose blocks
+        are narrower than two coefficients have no halves and take no part (None is returned); the
+        others return their blocks' mean squared amplitude ``(n, K, gy, gx)``.
         """
         k, r, c = amp.shape[1:]
         cell = lev.cell
         if cell < 2:
-            return
+            return None
         rb, cb = -(-r // cell), -(-c // cell)
         half = cell // 2
 
-        def halves(x: np.ndarray) -> tuple[np.ndarray, ...]:  # (n, K, r, c) -> left, right, top, bottom sums
+        def sums(x: np.ndarray) -> np.ndarray:  # (n, K, r, c) -> (n, 5, K, gy, gx): whole, left, right, top, bottom
             x = np.pad(x, ((0, 0), (0, 0), (0, rb * cell - r), (0, cb * cell - c)), mode="edge")
             x = x.reshape(x.shape[0], k, rb, cell, cb, cell)
-            return (x[..., :half].sum(axis=(3, 5)), x[..., half:].sum(axis=(3, 5)),
-                    x[:, :, :, :half].sum(axis=(3, 5)), x[:, :, :, half:].sum(axis=(3, 5)))
+            left, right = x[..., :half].sum(axis=(3, 5)), x[..., half:].sum(axis=(3, 5))
+            top, bottom = x[:, :, :, :half].sum(axis=(3, 5)), x[:, :, :, half:].sum(axis=(3, 5))
+            out = np.stack([left + right, left, right, top, bottom], axis=1)
+            return out[..., lev.blocks_y, :][..., lev.blocks_x]
 
-        weights = halves(amp)
-        means = [p / (w + np.float32(1e-12)) for p, w in zip(halves(moving * amp), weights, strict=True)]
-        both = 0.25 * (means[0] + means[1] + means[2] + means[3])
-        keep = self._keep
-        if lev.power is None:
-            zero = np.zeros((k, rb, cb), np.float32)
-            lev.power = {"signal": zero.copy(), "noise_lr": zero.copy(), "noise_tb": zero.copy()}
-        signal, noise_lr, noise_tb = lev.power["signal"], lev.power["noise_lr"], lev.power["noise_tb"]
-        for t in range(both.shape[0]):
-            signal *= keep
-            signal += (1 - keep) * both[t] * both[t]
-            for noise, (a, b) in ((noise_lr, (0, 1)), (noise_tb, (2, 3))):
-                d = means[a][t] - means[b][t]
-                noise *= keep
-                noise += (1 - keep) * 0.25 * d * d
+        count = np.array([cell * cell, cell * half, cell * (cell - half), cell * half, cell * (cell - half)],
+                         np.float32)[None, :, None, None, None]
+        weight = sums(amp)
+        weighted_phase = sums(moving * amp) * weight / (count * lev.noise_gain[None, None, :, None, None])
+        weight = weight * weight / (count * lev.noise_gain[None, None, :, None, None])
+        kx, ky = lev.wave[:, 0][None, None, :, None, None], lev.wave[:, 1][None, None, :, None, None]
+        normal[:, :, 0] += (weight * kx * kx).sum(axis=2)
+        normal[:, :, 1] += (weight * kx * ky).sum(axis=2)
+        normal[:, :, 2] += (weight * ky * ky).sum(axis=2)
+        normal[:, :, 3] -= (weighted_phase * kx).sum(axis=2)
+        normal[:, :, 4] -= (weighted_phase * ky).sum(axis=2)
+        return np.square(weight[:, 0] / count[:, 0])
+
+    def _update_gate(self, normal: np.ndarray) -> np.ndarray:
+        """Solve the block displacements of a batch (:meth:`_block_sums`), update the gate's running
+        powers and return the displacements ``(n, 5, 2, gy, gx)`` of the blocks and of their left, right,
+        top and bottom halves. The powers: ``signal``, the running mean (over ``window_s``) of the
+        block's squared displacement;
+        ``noise_lr`` and ``noise_tb``, those of a quarter of the squared difference between its halves'
+        displacements: the noise in the block's displacement, with no noise model (the vibration map's
+        split-half rule). Motion that differs between the halves counts as noise (the gate errs towards
+        leaving things still); of the two splits the gate takes the smaller, the one that does not cut
+        an object's edge."""
+        axx, axy, ayy, bx, by = (normal[:, :, i] for i in range(5))
+        ridge = np.float32(1e-2) * 0.5 * (axx + ayy) + np.float32(1e-30)  # a bare edge: no motion along it
+        axx, ayy = axx + ridge, ayy + ridge
+        det = axx * ayy - axy * axy
+        dx, dy = (ayy * bx - axy * by) / det, (axx * by - axy * bx) / det  # (n, 5, gy, gx)
+        signal = dx[:, 0] ** 2 + dy[:, 0] ** 2
+        lr = 0.25 * ((dx[:, 1] - dx[:, 2]) ** 2 + (dy[:, 1] - dy[:, 2]) ** 2)
+        tb = 0.25 * ((dx[:, 3] - dx[:, 4]) ** 2 + (dy[:, 3] - dy[:, 4]) ** 2)
+        if self._power is None:
+            self._power = np.zeros((3, *signal.shape[1:]), np.float64)
+        keep = float(self._keep)
+        for t in range(signal.shape[0]):
+            self._power *= keep
+            self._power[0] += (1 - keep) * signal[t]
+            self._power[1] += (1 - keep) * lr[t]
+            self._power[2] += (1 - keep) * tb[t]
+        return np.stack([dx, dy], axis=2)
+
+    def _linear_range(self, blocks: list[tuple[_Level, np.ndarray]], moved: np.ndarray, gate: np.ndarray) -> None:
+        """Count what clipping at a quarter wavelength takes from the magnified motion of a batch.
+
+        The motion is the displacement ``moved`` (n, 5, 2, gy, gx) of each block and of each of its
+        halves (a thin string moves its half more than the whole block), pooled over their pixels and
+        bands, so the phase noise of single coefficients (clipped too, to no harm) does not count: in
+        each band it turns the phase by ``k . d``, magnified to ``(factor - 1) x gate x k . d``, with the
+        energy ``mean amplitude^2 x phase^2``."""
+        alpha = float(self.factor - 1.0)
+        if alpha == 0:
+            return
+        peaks = []
+        for lev, power in blocks:
+            phase = (lev.wave[:, 0][None, None, :, None, None] * moved[:, :, None, 0]
+                     + lev.wave[:, 1][None, None, :, None, None] * moved[:, :, None, 1]) * gate
+            power = np.broadcast_to(power[:, None], phase.shape)
+            shift = np.abs(alpha * phase)
+            self._weight_all += float((power * shift * shift).sum())
+            self._weight_past += float((power * np.square(np.maximum(shift - _QUARTER_WAVE, 0.0))).sum())
+            peaks.append(_weighted_quantile(np.abs(phase).ravel(), (power * phase * phase).ravel(),
+                                            LINEAR_RANGE_QUANTILE))
+        self._peak = max(self._peak, *peaks) if peaks else self._peak
 
     def _gate(self) -> np.ndarray:
         """The noise gate on a grid of ``coherence_px`` blocks of the frame: ``clip(1 - T N / S, 0, 1)``
-        with ``T`` = ``min_snr_db``, ``S`` and ``N`` (:meth:`_powers`) pooled over every level and
-        orientation that has them (they all see the same displacement)."""
-        rows, cols = self.shape
-        gy, gx = math.ceil(rows / self._block), math.ceil(cols / self._block)
-        total_s = np.zeros((gy, gx), np.float64)
-        total_n = np.zeros((gy, gx), np.float64)
-        for lev in self._levels:
-            if lev.power is None:
-                continue
-            # the split that does not cut an edge of the moving part sees the noise alone: the smaller
-            signal, noise = lev.power["signal"], np.minimum(lev.power["noise_lr"], lev.power["noise_tb"])
-            _, rb, cb = signal.shape
-            size = lev.cell * rows / len(lev.rows)  # a block of this level, in frame pixels
-            iy = np.minimum(((np.arange(gy) + 0.5) * self._block / size).astype(int), rb - 1)
-            ix = np.minimum(((np.arange(gx) + 0.5) * self._block / size).astype(int), cb - 1)
-            total_s += signal.sum(axis=0)[np.ix_(iy, ix)]
-            total_n += noise.sum(axis=0)[np.ix_(iy, ix)]
-        return np.clip(1.0 - self._over * total_n / np.maximum(total_s, 1e-30), 0.0, 1.0).astype(np.float32)
+        with ``T`` = ``min_snr_db``, ``S`` and ``N`` the running powers of :meth:`_update_gate`: the
+        block's displacement, pooled over every level and orientation that sees it, and its noise."""
+        if self._power is None:
+            return np.ones(self._grid, np.float32)
+        signal, noise = self._power[0], np.minimum(self._power[1], self._power[2])
+        snr_db = 10 * np.log10(np.maximum(signal, 1e-30) / np.maximum(noise, 1e-30))
+        return np.clip((snr_db - self._min_snr_db) / GATE_RAMP_DB, 0.0, 1.0).astype(np.float32)
 
     def _gate_on(self, gate: np.ndarray, lev: _Level) -> np.ndarray:
-        """The frame-block gate interpolated (bilinearly) to a level's coefficient grid (r, c)."""
+        """The frame-block gate on a level's coefficient grid (r, c).
+
+        Each coefficient takes its own block's gate, blended with the neighbouring block's over
+        :data:`_GATE_BLEND` of a block on either side of their common edge (no seams, and a thin
+        moving part near a block's edge keeps its block's gate rather than half of it, as a
+        centre-to-centre interpolation would give)."""
         rows = self.shape[0]
         r, c = lev.filters.shape[1:]
         spacing = rows / r
-        gy, gx = gate.shape
-        ry = np.clip((np.arange(r) + 0.5) * spacing / self._block - 0.5, 0, gy - 1)
-        cx = np.clip((np.arange(c) + 0.5) * spacing / self._block - 0.5, 0, gx - 1)
-        y0, x0 = np.floor(ry).astype(int), np.floor(cx).astype(int)
-        y1, x1 = np.minimum(y0 + 1, gy - 1), np.minimum(x0 + 1, gx - 1)
-        wy, wx = (ry - y0)[:, None].astype(np.float32), (cx - x0)[None, :].astype(np.float32)
+
+        def axis(count: int, blocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            u = (np.arange(count) * spacing + 0.5) / self._block  # the coefficient's pixel, in blocks
+            own = np.minimum(u.astype(int), blocks - 1)
+            frac = u - own - 0.5  # -0.5 .. 0.5 within the block
+            other = np.clip(own + np.where(frac < 0, -1, 1), 0, blocks - 1)
+            w = (0.5 * np.clip(1.0 - (0.5 - np.abs(frac)) / _GATE_BLEND, 0.0, 1.0)).astype(np.float32)
+            return own, other, w
+
+        y0, y1, wy = axis(r, gate.shape[0])
+        x0, x1, wx = axis(c, gate.shape[1])
+        wy, wx = wy[:, None], wx[None, :]
         return (gate[np.ix_(y0, x0)] * (1 - wy) * (1 - wx) + gate[np.ix_(y1, x0)] * wy * (1 - wx)
                 + gate[np.ix_(y0, x1)] * (1 - wy) * wx + gate[np.ix_(y1, x1)] * wy * wx)
 
@@ -274,8 +359,9 @@ class MotionMagnifier:
         spec = sfft.fft2(frames, axes=(-2, -1), workers=self.workers)
         delta = np.zeros_like(spec)
         alpha = np.float32(self.factor - 1.0)
-        peaks = []
         work = []
+        blocks = []
+        normal = np.zeros((n, 5, 5, *self._grid), np.float32)
         for lev in self._levels:
             cropped = len(lev.rows) != self.shape[0] or len(lev.cols) != self.shape[1]
             sub = spec[:, lev.rows][:, :, lev.cols] if cropped else spec
@@ -285,10 +371,13 @@ class MotionMagnifier:
             phase = np.angle(coef * lev.reference[None]).astype(np.float32)  # against the first frame
             moving = self._bandpass(lev, phase)
             amp = np.abs(coef).astype(np.float32)
-            if self.denoise:
-                self._powers(lev, amp, moving)
+            power = self._block_sums(lev, amp, moving, normal)
+            if power is not None:
+                blocks.append((lev, power))
             work.append((lev, cropped, coef, amp, moving))
+        moved = self._update_gate(normal)
         gate = self._gate() if self.denoise else None
+        self._linear_range(blocks, moved, gate if gate is not None else np.ones(self._grid, np.float32))
         for lev, cropped, coef, amp, moving in work:
             if lev.sigma > 0:
                 sig = (0, 0, lev.sigma, lev.sigma)
@@ -297,10 +386,6 @@ class MotionMagnifier:
             shift = alpha * moving
             if gate is not None:
                 shift *= self._gate_on(gate, lev)[None, None]
-            self._weight_all += float(amp.sum())
-            self._weight_past += float(amp[np.abs(shift) > _QUARTER_WAVE].sum())
-            if alpha != 0:  # the phase that is magnified (after the noise gate), per unit of factor
-                peaks.append(_weighted_quantile(np.abs(shift).ravel(), amp.ravel(), 0.99) / abs(float(alpha)))
             # never past a quarter wavelength: beyond it a phase shift no longer moves the texture but
             # rings and doubles its edges; the excess is clipped (the motion saturates there instead)
             np.clip(shift, -_QUARTER_WAVE, _QUARTER_WAVE, out=shift)
@@ -310,7 +395,6 @@ class MotionMagnifier:
                 delta[np.ix_(np.arange(n), lev.rows, lev.cols)] += back.sum(axis=1)
             else:
                 delta += back.sum(axis=1)
-        self._peak = max(self._peak, *peaks) if peaks else self._peak
         self.frames_seen += n
         # the analytic bands hold each frequency on one side: the real part of the synthesis is half
         # of it (the pyramid is a tight frame: 1/4 (|H(w)|^2 + |H(-w)|^2) + lowpass^2 + highpass^2 = 1)
@@ -474,11 +558,12 @@ def magnify(
         if own:
             src.close()
     share, safe = mag.past_linear_share, mag.safe_factor
-    if share > LINEAR_LIMIT_SHARE:
+    if safe is not None and mag.factor > safe:
         warnings.warn(
-            f"factor {mag.factor:g} pushes {100 * share:.0f} % of the magnified motion past the pyramid's linear "
-            f"range (a quarter wavelength): edges will ring and double; use --factor "
-            f"{max(1.0, safe or 1.0):.3g} or less, or a narrower band", stacklevel=2)
+            f"factor {mag.factor:g} pushes the motion past the pyramid's linear range (a quarter wavelength of "
+            f"the finest bands): fine detail moves less than x{mag.factor:g} (clipped; {100 * share:.1f} % of the "
+            f"magnified motion's energy) and edges may ring; use --factor {max(1.0, safe):.3g} or less for a "
+            "faithful magnification", stacklevel=2)
     return {"path": video["path"], "rate": rate, "play_fps": play_fps, "band_hz": list(mag.band),
             "factor": mag.factor, "view": view, "roi": box.as_list(), "frames": mag.frames_seen,
             "past_linear_share": share, "safe_factor": safe, "video": video}
