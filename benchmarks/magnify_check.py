@@ -111,7 +111,7 @@ def main() -> None:
     ratio = after / before
     print(f"{label}: band {band[0]:g}-{band[1]:g} Hz, factor {a.factor:g}, denoise {not a.no_denoise}; "
           f"{res['frames']} frames in {secs:.1f} s ({res['frames'] / secs:.1f} frames/s); linear range: "
-          f"{100 * res['past_linear_share']:.1f} % past, safe factor {res['safe_factor']:.3g}")
+          f"safe factor {res['safe_factor']:.3g}, clipping took {100 * res['past_linear_share']:.1f} % of the energy")
     order = np.argsort(before, axis=None)
     also = " (the truth, rendered x factor, reads)" if truth is not None else ""
     print(f"regions moving most in the band (input RMS px -> measured ratio{also}):")

@@ -316,9 +316,10 @@ class MotionMagnifier:
         self._peak = max(self._peak, *peaks) if peaks else self._peak
 
     def _gate(self) -> np.ndarray:
-        """The noise gate on a grid of ``coherence_px`` blocks of the frame: ``clip(1 - T N / S, 0, 1)``
-        with ``T`` = ``min_snr_db``, ``S`` and ``N`` the running powers of :meth:`_update_gate`: the
-        block's displacement, pooled over every level and orientation that sees it, and its noise."""
+        """The noise gate on a grid of ``coherence_px`` blocks of the frame: 0 where ``S / N`` is below
+        ``min_snr_db``, 1 from :data:`GATE_RAMP_DB` above it, linear in dB between; ``S`` and ``N`` are
+        the running powers of :meth:`_update_gate` (the block's displacement, pooled over every level
+        and orientation that sees it, and its noise)."""
         if self._power is None:
             return np.ones(self._grid, np.float32)
         signal, noise = self._power[0], np.minimum(self._power[1], self._power[2])
