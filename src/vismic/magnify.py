@@ -44,6 +44,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,7 @@ import scipy.fft as sfft
 import scipy.signal as ss
 from scipy.ndimage import gaussian_filter
 
+from ._parallel import usable_cores
 from ._typing import ProgressFn
 from ._validation import check_int, check_number
 from .errors import ParameterError
@@ -127,6 +129,10 @@ class MotionMagnifier:
     coherence_px : float
         Side of the blocks the gate tells motion from noise in (default 16 px): larger blocks see
         weaker motion, smaller ones follow an object's outline more closely.
+    workers : int, optional
+        Threads of each FFT (``scipy.fft``'s ``workers``).
+    threads : int, optional
+        Pyramid levels processed at once (default: the usable cores); the result does not depend on it.
 
     Notes
     -----
@@ -138,7 +144,7 @@ class MotionMagnifier:
     def __init__(self, shape: tuple[int, int], *, rate: float, band: tuple[float, float], factor: float,
                  scales: int | None = None, orientations: int = 4, order: int = 2, smooth_px: float = 2.0,
                  denoise: bool = True, window_s: float = 0.5, min_snr_db: float = 3.0, coherence_px: float = 16.0,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, threads: int | None = None) -> None:
         rows, cols = (int(v) for v in shape)
         rate = check_number("rate", rate, lo=0.0, lo_open=True, unit="Hz", fix="give the capture rate, e.g. 600")
         lo, hi, self.factor = check_magnification(band, factor, rate)
@@ -154,6 +160,7 @@ class MotionMagnifier:
                                                                 fix=f"use 1..{top} for {cols}x{rows} frames")
         self.shape, self.rate, self.band = (rows, cols), rate, (lo, hi)
         self.workers = workers
+        self.threads = usable_cores() if threads is None else check_int("threads", threads, 1, 1024, fix="use e.g. 2")
         # the finest octave is carved into oriented bands too: thin structures (strings, wires, edges)
         # move mostly there, so leaving it out would leave them unmagnified
         self.pyramid = ComplexSteerablePyramid((rows, cols), scales=scales, orientations=int(orientations),
@@ -351,6 +358,36 @@ class MotionMagnifier:
         return (gate[np.ix_(y0, x0)] * (1 - wy) * (1 - wx) + gate[np.ix_(y1, x0)] * wy * (1 - wx)
                 + gate[np.ix_(y0, x1)] * (1 - wy) * wx + gate[np.ix_(y1, x1)] * wy * wx)
 
+    def _analyse(self, lev: _Level, spec: np.ndarray) -> tuple:
+        """A level's bands of a batch: ``(coef, amp, smoothed band-passed phase, block power, normal
+        equations)`` (the last two None for levels too coarse for the gate's blocks)."""
+        cropped = len(lev.rows) != self.shape[0] or len(lev.cols) != self.shape[1]
+        sub = spec[:, lev.rows][:, :, lev.cols] if cropped else spec
+        coef = sfft.ifft2(sub[:, None] * lev.filters[None], axes=(-2, -1), workers=self.workers)
+        if lev.reference is None:
+            lev.reference = np.conj(coef[0])
+        phase = np.angle(coef * lev.reference[None]).astype(np.float32)  # against the first frame
+        moving = self._bandpass(lev, phase)
+        amp = np.abs(coef).astype(np.float32)
+        part = np.zeros((len(spec), 5, 5, *self._grid), np.float32)
+        power = self._block_sums(lev, amp, moving, part)
+        if lev.sigma > 0:
+            sig = (0, 0, lev.sigma, lev.sigma)
+            moving = gaussian_filter(moving * amp, sig, mode="wrap", truncate=2.5) / (
+                gaussian_filter(amp, sig, mode="wrap", truncate=2.5) + np.float32(1e-12))
+        return coef, amp, moving, power, part if power is not None else None
+
+    def _synthesise(self, lev: _Level, coef: np.ndarray, moving: np.ndarray, gate: np.ndarray | None) -> np.ndarray:
+        """The change a level's magnified phases make, on its crop of the spectrum ``(n, r, c)``."""
+        shift = np.float32(self.factor - 1.0) * moving
+        if gate is not None:
+            shift *= self._gate_on(gate, lev)[None, None]
+        # never past a quarter wavelength: beyond it a phase shift no longer moves the texture but
+        # rings and doubles its edges; the excess is clipped (the motion saturates there instead)
+        np.clip(shift, -_QUARTER_WAVE, _QUARTER_WAVE, out=shift)
+        changed = coef * (np.cos(shift) - 1 + 1j * np.sin(shift)).astype(np.complex64)
+        return (sfft.fft2(changed, axes=(-2, -1), workers=self.workers) * np.conj(lev.filters)[None]).sum(axis=1)
+
     def process(self, frames: np.ndarray) -> np.ndarray:
         """Magnified copies of a batch ``(n, rows, cols)`` of consecutive frames (float32, full scale 1)."""
         frames = np.asarray(frames, dtype=np.float32)
@@ -358,44 +395,28 @@ class MotionMagnifier:
             raise ParameterError(f"frames of shape {frames.shape} given to a magnifier for {self.shape}")
         n = frames.shape[0]
         spec = sfft.fft2(frames, axes=(-2, -1), workers=self.workers)
+        levels = self._levels
+        # the levels are independent until the gate and again after it: two thread pools' worth of work
+        # (numpy, scipy.fft and scipy.ndimage release the GIL on arrays this size); sums are taken in
+        # level order, so the result does not depend on the threads
+        with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(levels)))) as pool:
+            work = list(pool.map(lambda lev: self._analyse(lev, spec), levels))
+            normal = np.zeros((n, 5, 5, *self._grid), np.float32)
+            blocks = []
+            for lev, (_, _, _, power, part) in zip(levels, work, strict=True):
+                if power is not None:
+                    normal += part
+                    blocks.append((lev, power))
+            moved = self._update_gate(normal)
+            gate = self._gate() if self.denoise else None
+            self._linear_range(blocks, moved, gate if gate is not None else np.ones(self._grid, np.float32))
+            backs = list(pool.map(lambda lev, w: self._synthesise(lev, w[0], w[2], gate), levels, work))
         delta = np.zeros_like(spec)
-        alpha = np.float32(self.factor - 1.0)
-        work = []
-        blocks = []
-        normal = np.zeros((n, 5, 5, *self._grid), np.float32)
-        for lev in self._levels:
-            cropped = len(lev.rows) != self.shape[0] or len(lev.cols) != self.shape[1]
-            sub = spec[:, lev.rows][:, :, lev.cols] if cropped else spec
-            coef = sfft.ifft2(sub[:, None] * lev.filters[None], axes=(-2, -1), workers=self.workers)
-            if lev.reference is None:
-                lev.reference = np.conj(coef[0])
-            phase = np.angle(coef * lev.reference[None]).astype(np.float32)  # against the first frame
-            moving = self._bandpass(lev, phase)
-            amp = np.abs(coef).astype(np.float32)
-            power = self._block_sums(lev, amp, moving, normal)
-            if power is not None:
-                blocks.append((lev, power))
-            work.append((lev, cropped, coef, amp, moving))
-        moved = self._update_gate(normal)
-        gate = self._gate() if self.denoise else None
-        self._linear_range(blocks, moved, gate if gate is not None else np.ones(self._grid, np.float32))
-        for lev, cropped, coef, amp, moving in work:
-            if lev.sigma > 0:
-                sig = (0, 0, lev.sigma, lev.sigma)
-                moving = gaussian_filter(moving * amp, sig, mode="wrap", truncate=2.5) / (
-                    gaussian_filter(amp, sig, mode="wrap", truncate=2.5) + np.float32(1e-12))
-            shift = alpha * moving
-            if gate is not None:
-                shift *= self._gate_on(gate, lev)[None, None]
-            # never past a quarter wavelength: beyond it a phase shift no longer moves the texture but
-            # rings and doubles its edges; the excess is clipped (the motion saturates there instead)
-            np.clip(shift, -_QUARTER_WAVE, _QUARTER_WAVE, out=shift)
-            changed = coef * (np.cos(shift) - 1 + 1j * np.sin(shift)).astype(np.complex64)
-            back = sfft.fft2(changed, axes=(-2, -1), workers=self.workers) * np.conj(lev.filters)[None]
-            if cropped:
-                delta[np.ix_(np.arange(n), lev.rows, lev.cols)] += back.sum(axis=1)
+        for lev, back in zip(levels, backs, strict=True):
+            if len(lev.rows) != self.shape[0] or len(lev.cols) != self.shape[1]:
+                delta[np.ix_(np.arange(n), lev.rows, lev.cols)] += back
             else:
-                delta += back.sum(axis=1)
+                delta += back
         self.frames_seen += n
         # the analytic bands hold each frequency on one side: the real part of the synthesis is half
         # of it (the pyramid is a tight frame: 1/4 (|H(w)|^2 + |H(-w)|^2) + lowpass^2 + highpass^2 = 1)
