@@ -273,14 +273,16 @@ class MotionMagnifier:
 
     def _update_gate(self, normal: np.ndarray) -> np.ndarray:
         """Solve the block displacements of a batch (:meth:`_block_sums`), update the gate's running
-        powers and return the displacements ``(n, 5, 2, gy, gx)`` of the blocks and of their left, right,
-        top and bottom halves. The powers: ``signal``, the running mean (over ``window_s``) of the
-        block's squared displacement;
-        ``noise_lr`` and ``noise_tb``, those of a quarter of the squared difference between its halves'
-        displacements: the noise in the block's displacement, with no noise model (the vibration map's
-        split-half rule). Motion that differs between the halves counts as noise (the gate errs towards
-        leaving things still); of the two splits the gate takes the smaller, the one that does not cut
-        an object's edge."""
+        powers and return the displacements ``(n, 5, 2, gy, gx)`` of the blocks and of their left,
+        right, top and bottom halves.
+
+        The powers: ``signal``, the running mean (over ``window_s``) of the block's squared
+        displacement; ``noise_lr`` and ``noise_tb``, those of a quarter of the squared difference
+        between its halves' displacements: the noise in the block's displacement, with no noise model
+        (the vibration map's split-half rule). Motion that differs between the halves counts as noise
+        (the gate errs towards leaving things still); of the two splits the gate takes the smaller,
+        the one that does not cut an object's edge. A block with texture along one direction only (a
+        bare edge) gets no displacement along the edge (a small ridge on the normal equations)."""
         axx, axy, ayy, bx, by = (normal[:, :, i] for i in range(5))
         ridge = np.float32(1e-2) * 0.5 * (axx + ayy) + np.float32(1e-30)  # a bare edge: no motion along it
         axx, ayy = axx + ridge, ayy + ridge
