@@ -585,9 +585,8 @@ def magnify(
     if safe is not None and mag.factor > safe:
         warnings.warn(
             f"factor {mag.factor:g} pushes the motion past the pyramid's linear range (a quarter wavelength of "
-            f"the finest bands): fine detail moves less than x{mag.factor:g} (clipped; {100 * share:.1f} % of the "
-            f"magnified motion's energy) and edges may ring; a factor of {max(1.0, safe):.3g} or less gives a "
-            "faithful magnification", stacklevel=2)
+            f"the finest bands) where it moves most: there fine detail moves less than x{mag.factor:g} and edges "
+            f"may ring; a factor of {max(1.0, safe):.3g} or less gives a faithful magnification", stacklevel=2)
     return {"path": video["path"], "rate": rate, "play_fps": play_fps, "band_hz": list(mag.band),
             "factor": mag.factor, "view": view, "roi": box.as_list(), "frames": mag.frames_seen,
             "past_linear_share": share, "safe_factor": safe, "video": video}
