@@ -202,3 +202,20 @@ def test_a_thin_string_past_the_linear_range_is_warned_about(tmp_path):
     sim.render(_string_scene(0.02), tmp_path / "small.mkv")
     res = magnify(tmp_path / "small.mkv", tmp_path / "small-out.mkv", fps=600.0, band=(75, 90), factor=10)
     assert res["safe_factor"] > 15, res
+
+
+def test_a_flat_video_is_refused_and_flat_blocks_stay_quiet(tmp_path):
+    """A picture without texture has no motion to magnify: one clear error, no output (it was written
+    unchanged, with a division warning). A picture that is flat in part (a blank wall beside the
+    object) magnifies without a warning."""
+    from vismic.errors import NoTextureError
+
+    np.save(tmp_path / "flat.npy", np.full((32, 48, 64), 0.5, np.float32))
+    with pytest.raises(NoTextureError, match="flat"):
+        magnify(tmp_path / "flat.npy", tmp_path / "flat.mkv", fps=RATE, band=(80, 120), factor=10)
+    assert not (tmp_path / "flat.mkv").exists()
+    frames, _ = _grating(n=64)
+    frames[:, :, 32:] = 0.5
+    np.save(tmp_path / "half.npy", frames)
+    res = magnify(tmp_path / "half.npy", tmp_path / "half.mkv", fps=RATE, band=(80, 120), factor=5)
+    assert res["frames"] == 64 and np.isfinite(res["past_linear_share"])

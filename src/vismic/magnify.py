@@ -59,7 +59,7 @@ from .errors import ParameterError
 from .io import FrameSource, open_source
 from .io.audio import check_writable
 from .io.base import ROI
-from .io.stream import prefetched, resolve_rate
+from .io.stream import check_texture, prefetched, resolve_rate
 from .io.writers import VIEWING_SUFFIXES, write_viewing_video
 from .outputs import check_output_paths
 from .pyramid import ComplexSteerablePyramid, max_scales
@@ -287,7 +287,9 @@ class MotionMagnifier:
         ridge = np.float32(1e-2) * 0.5 * (axx + ayy) + np.float32(1e-30)  # a bare edge: no motion along it
         axx, ayy = axx + ridge, ayy + ridge
         det = axx * ayy - axy * axy
-        dx, dy = (ayy * bx - axy * by) / det, (axx * by - axy * bx) / det  # (n, 5, gy, gx)
+        seen = det > 0  # a block without texture in any band has no displacement
+        dx = np.divide(ayy * bx - axy * by, det, out=np.zeros_like(det), where=seen)  # (n, 5, gy, gx)
+        dy = np.divide(axx * by - axy * bx, det, out=np.zeros_like(det), where=seen)
         signal = dx[:, 0] ** 2 + dy[:, 0] ** 2
         lr = 0.25 * ((dx[:, 1] - dx[:, 2]) ** 2 + (dy[:, 1] - dy[:, 2]) ** 2)
         tb = 0.25 * ((dx[:, 3] - dx[:, 4]) ** 2 + (dy[:, 3] - dy[:, 4]) ** 2)
@@ -538,6 +540,7 @@ def magnify(
     Raises
     ------
     ParameterError, InputError, VideoReadError, OutputExistsError, OutputError
+        (:class:`~vismic.errors.NoTextureError`, an ``InputError``: the ROI of the first frame is flat)
     """
     if view not in VIEWS:
         raise ParameterError(f"view={view!r} must be one of {', '.join(VIEWS)}")
@@ -572,6 +575,8 @@ def magnify(
             for orig in prefetched(src.iter_batches(batch=batch, roi=box)):
                 if not np.all(np.isfinite(orig)):
                     raise ParameterError(f"{src.path}: frames hold NaN or infinite values")
+                if not done:
+                    check_texture(orig, box, src)  # a flat picture has no motion to magnify
                 yield _view(orig, mag.process(orig), view)
                 done += len(orig)
                 if progress is not None:
