@@ -206,7 +206,7 @@ def test_a_thin_string_past_the_linear_range_is_warned_about(tmp_path):
 
 def test_a_flat_video_is_refused_and_flat_blocks_stay_quiet(tmp_path):
     """A picture without texture has no motion to magnify: one clear error, no output (it was written
-    unchanged, with a division warning). A picture that is flat in part (a blank wall beside the
+    unchanged). A picture that is flat in part (a blank wall beside the
     object) magnifies without a warning."""
     from vismic.errors import NoTextureError
 
