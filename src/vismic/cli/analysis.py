@@ -295,7 +295,8 @@ def cmd_magnify(a: argparse.Namespace) -> int:
               f"{lo * res['play_fps'] / res['rate']:.3g} Hz on screen")
         safe = res["safe_factor"]
         if safe is not None:
-            print(f"linear range: factors up to about {safe:.3g} keep 99 % of the motion within a quarter "
-                  f"wavelength; clipping took {100 * res['past_linear_share']:.1f} % of the magnified motion's energy")
+            limit = f"up to about {safe:.3g}" if safe < 1e4 else "of any size (the band barely moves)"
+            print(f"linear range: factors {limit} keep 99 % of the motion within a quarter wavelength; "
+                  f"clipping took {100 * res['past_linear_share']:.1f} % of the magnified motion's energy")
         print(f"{'video':12s} {res['path']}")
     return 0
