@@ -44,7 +44,6 @@ import math
 import os
 from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import av
@@ -53,6 +52,7 @@ import numpy as np
 from ..errors import InputError, OutputError, ParameterError, VideoReadError
 from .atomic import atomic_path
 from .audio import check_writable, read_audio, resample
+from .writers import output_container
 
 __all__ = ["mux", "time_stretch", "TIMINGS", "PITCHES", "MUX_SUFFIXES"]
 
@@ -398,9 +398,8 @@ def _audio_frames(stream, track: np.ndarray, start_pts: int) -> Iterator[tuple[f
 
 def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t0: float, *,
            renumber: bool = False) -> dict:
-    container = av.open(os.fspath(tmp), mode="w", format=fmt)
     frames = 0
-    try:
+    with output_container(tmp, fmt) as container:
         if plan == "copy":
             vout = container.add_stream_from_template(vin)
         else:
@@ -462,13 +461,6 @@ def _write(inp, vin, tmp, fmt: str, acodec: str, plan: str, track: np.ndarray, t
                 container.mux(p)
         audio_until(math.inf)
         vcodec = vout.codec_context.name if plan != "copy" else vin.codec_context.name
-        container.close()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            container.close()
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if frames == 0:
-        Path(tmp).unlink(missing_ok=True)
+    if frames == 0:  # the staging (io.atomic) removes the file
         raise VideoReadError("the video stream holds no frames")
     return {"frames": frames, "video_codec": vcodec}

@@ -23,9 +23,8 @@ buffer was compared with ``np.array_equal`` (see ``tests/test_simulate.py``).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from .._validation import check_int, check_number
 from ..errors import InputError, ParameterError
 from .atomic import atomic_path
 
-__all__ = ["write_video", "write_viewing_video", "VIDEO_SUFFIXES", "VIEWING_SUFFIXES"]
+__all__ = ["write_video", "write_viewing_video", "output_container", "VIDEO_SUFFIXES", "VIEWING_SUFFIXES"]
 
 #: suffix -> (PyAV container format, default codec)
 VIDEO_SUFFIXES: dict[str, tuple[str, str]] = {
@@ -51,6 +50,23 @@ _CODECS = ("ffv1", "libx264", "libx264rgb")
 _MAX_NOMINAL_RATE = {"matroska": 1000, "avi": 1000}
 #: codec / pixel-format pairs that subsample chroma and so need even frame sizes
 _NEEDS_EVEN = {("libx264", "yuv420p"), ("libx264", "yuv422p")}
+
+
+@contextlib.contextmanager
+def output_container(path: str | os.PathLike, fmt: str) -> Iterator[Any]:
+    """An FFmpeg output container on ``path`` (a staged temporary file), closed when the block ends.
+
+    If the block fails the container is closed quietly: the block's own error is the one that
+    matters, not what closing a half-written file says after it.
+    """
+    container = av.open(os.fspath(path), mode="w", format=fmt)
+    try:
+        yield container
+    except BaseException:
+        with contextlib.suppress(Exception):
+            container.close()
+        raise
+    container.close()
 
 
 def _put(container, stream, frame) -> None:
@@ -122,14 +138,8 @@ def write_video(
     codec = default_codec if codec is None else codec
     if codec not in _CODECS:
         raise ParameterError(f"codec={codec!r} is not one of {_CODECS}; use codec=None for the default")
-    try:
-        true_rate = float(rate)
-    except (TypeError, ValueError):
-        true_rate = float("nan")
-    if not math.isfinite(true_rate) or true_rate <= 0:
-        raise ParameterError(f"rate={rate!r} must be a finite frame rate > 0 in Hz; give e.g. rate=2200.0")
-    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 16:
-        raise ParameterError(f"bits={bits!r} must be an integer in [1, 16]; use bits=8 or 16")
+    true_rate = check_number("rate", rate, lo=0.0, lo_open=True, unit="Hz", fix="give e.g. rate=2200.0")
+    bits = check_int("bits", bits, 1, 16, fix="use bits=8 or 16")
     deep = bits > 8
     if deep and codec != "ffv1":
         raise ParameterError(f"bits={bits} needs 16-bit storage, which {codec} cannot do losslessly; "
@@ -145,60 +155,50 @@ def write_video(
                "libx264rgb": {"qp": "0", "preset": "veryfast"}}[codec]
     nominal = _nominal_rate(true_rate, fmt)
 
-    container = None
     n = 0
     shape: tuple[int, int] | None = None
-    with atomic_path(path) as tmp:
-        try:
-            container = av.open(tmp, mode="w", format=fmt)
-            container.metadata["comment"] = (
-                f"vismic: true frame rate {true_rate!r} Hz; the container rate is nominal"
-            )
-            container.metadata["VISMIC_RATE"] = repr(true_rate)
-            stream = None
-            for arr in batches:
-                arr = np.asarray(arr)
-                if arr.ndim == 2:
-                    arr = arr[None]
-                if arr.ndim != 3:
-                    raise InputError(f"frames must be (n, rows, cols) arrays, got shape {arr.shape}")
-                if arr.dtype != dtype:
-                    raise ParameterError(f"frames of dtype {arr.dtype} do not match bits={bits}; give {dtype} "
-                                         "frames (or set bits to match)")
-                if arr.shape[0] == 0:
-                    continue
-                if stream is None:
-                    shape = (int(arr.shape[1]), int(arr.shape[2]))
-                    if (codec, pix_fmt) in _NEEDS_EVEN and (shape[0] % 2 or shape[1] % 2):
-                        raise ParameterError(f"{codec} with {pix_fmt} needs even frame sizes, got {shape[0]} x "
-                                             f"{shape[1]}; crop to {shape[0] // 2 * 2} x {shape[1] // 2 * 2} "
-                                             "or write .mkv (FFV1)")
-                    stream = container.add_stream(codec, rate=nominal, options=options)
-                    stream.width, stream.height = shape[1], shape[0]
-                    stream.pix_fmt = pix_fmt
-                    stream.codec_context.thread_count = 0
-                elif arr.shape[1:] != shape:
-                    raise InputError(f"frame size changed from {shape} to {arr.shape[1:]} at frame {n}")
-                if deep and bits < 16 and int(arr.max()) >= 2**bits:
-                    raise ParameterError(f"frame {n} holds values >= 2**{bits}; set bits to the true depth")
-                for frame in arr:
-                    if pix_fmt == "rgb24":
-                        vf = av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=-1), format="rgb24")
-                    else:
-                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=pix_fmt)
-                    vf.pts = n
-                    _put(container, stream, vf)
-                    n += 1
+    with atomic_path(path) as tmp, output_container(tmp, fmt) as container:
+        container.metadata["comment"] = (
+            f"vismic: true frame rate {true_rate!r} Hz; the container rate is nominal"
+        )
+        container.metadata["VISMIC_RATE"] = repr(true_rate)
+        stream = None
+        for arr in batches:
+            arr = np.asarray(arr)
+            if arr.ndim == 2:
+                arr = arr[None]
+            if arr.ndim != 3:
+                raise InputError(f"frames must be (n, rows, cols) arrays, got shape {arr.shape}")
+            if arr.dtype != dtype:
+                raise ParameterError(f"frames of dtype {arr.dtype} do not match bits={bits}; give {dtype} "
+                                     "frames (or set bits to match)")
+            if arr.shape[0] == 0:
+                continue
             if stream is None:
-                raise InputError(f"no frames to write to {str(path)!r}")
-            _put(container, stream, None)
-            container.close()
-            container = None
-        except BaseException:
-            if container is not None:
-                with contextlib.suppress(Exception):  # already failing: the original error matters
-                    container.close()
-            raise
+                shape = (int(arr.shape[1]), int(arr.shape[2]))
+                if (codec, pix_fmt) in _NEEDS_EVEN and (shape[0] % 2 or shape[1] % 2):
+                    raise ParameterError(f"{codec} with {pix_fmt} needs even frame sizes, got {shape[0]} x "
+                                         f"{shape[1]}; crop to {shape[0] // 2 * 2} x {shape[1] // 2 * 2} "
+                                         "or write .mkv (FFV1)")
+                stream = container.add_stream(codec, rate=nominal, options=options)
+                stream.width, stream.height = shape[1], shape[0]
+                stream.pix_fmt = pix_fmt
+                stream.codec_context.thread_count = 0
+            elif arr.shape[1:] != shape:
+                raise InputError(f"frame size changed from {shape} to {arr.shape[1:]} at frame {n}")
+            if deep and bits < 16 and int(arr.max()) >= 2**bits:
+                raise ParameterError(f"frame {n} holds values >= 2**{bits}; set bits to the true depth")
+            for frame in arr:
+                if pix_fmt == "rgb24":
+                    vf = av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=-1), format="rgb24")
+                else:
+                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=pix_fmt)
+                vf.pts = n
+                _put(container, stream, vf)
+                n += 1
+        if stream is None:
+            raise InputError(f"no frames to write to {str(path)!r}")
+        _put(container, stream, None)
     assert shape is not None
     return {
         "path": str(path),
@@ -262,47 +262,43 @@ def write_viewing_video(
     nominal = _nominal_rate(float(play_rate), fmt)
     n = 0
     info: dict[str, Any] = {}
-    with atomic_path(path) as tmp:
-        container = av.open(tmp, mode="w", format=fmt)
-        try:
-            container.metadata["VISMIC_RATE"] = repr(float(capture_rate))
-            container.metadata["comment"] = (f"vismic: captured at {float(capture_rate)!r} Hz, "
-                                             f"plays at {float(play_rate):g} fps")
-            stream = None
-            for arr in batches:
-                arr = np.asarray(arr)
-                if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
-                    raise InputError(f"frames must be uint8 (n, rows, cols) or (n, rows, cols, 3), got "
-                                     f"{arr.dtype} {arr.shape}")
-                if stream is None:
-                    colour = arr.ndim == 4
-                    rows, cols = int(arr.shape[1]), int(arr.shape[2])
-                    pad = (rows % 2, cols % 2) if codec == "libx264" else (0, 0)
-                    stream = container.add_stream(codec, rate=nominal,
-                                                  options={"crf": str(crf), "preset": "medium"}
-                                                  if codec == "libx264" else {"level": "3", "g": "1"})
-                    stream.width, stream.height = cols + pad[1], rows + pad[0]
-                    stream.pix_fmt = "yuv420p" if codec == "libx264" else ("bgr0" if colour else "gray")
-                    stream.codec_context.thread_count = 0
-                    info = {"rows": rows, "cols": cols, "colour": colour}
-                elif arr.shape[1:3] != (info["rows"], info["cols"]) or (arr.ndim == 4) != info["colour"]:
-                    raise InputError(f"frame size changed at frame {n}")
-                if any(pad):
-                    widths = [(0, 0), (0, pad[0]), (0, pad[1])] + [(0, 0)] * (arr.ndim - 3)
-                    arr = np.pad(arr, widths, mode="edge")
-                for frame in arr:
-                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
-                                                    format="rgb24" if info["colour"] else "gray")
-                    if vf.format.name != stream.pix_fmt:
-                        vf = vf.reformat(format=stream.pix_fmt)
-                    vf.pts = n
-                    _put(container, stream, vf)
-                    n += 1
+    with atomic_path(path) as tmp, output_container(tmp, fmt) as container:
+        container.metadata["VISMIC_RATE"] = repr(float(capture_rate))
+        container.metadata["comment"] = (f"vismic: captured at {float(capture_rate)!r} Hz, "
+                                         f"plays at {float(play_rate):g} fps")
+        stream = None
+        for arr in batches:
+            arr = np.asarray(arr)
+            if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
+                raise InputError(f"frames must be uint8 (n, rows, cols) or (n, rows, cols, 3), got "
+                                 f"{arr.dtype} {arr.shape}")
             if stream is None:
-                raise InputError(f"no frames to write to {str(path)!r}")
-            _put(container, stream, None)
-        finally:
-            container.close()
+                colour = arr.ndim == 4
+                rows, cols = int(arr.shape[1]), int(arr.shape[2])
+                pad = (rows % 2, cols % 2) if codec == "libx264" else (0, 0)
+                stream = container.add_stream(codec, rate=nominal,
+                                              options={"crf": str(crf), "preset": "medium"}
+                                              if codec == "libx264" else {"level": "3", "g": "1"})
+                stream.width, stream.height = cols + pad[1], rows + pad[0]
+                stream.pix_fmt = "yuv420p" if codec == "libx264" else ("bgr0" if colour else "gray")
+                stream.codec_context.thread_count = 0
+                info = {"rows": rows, "cols": cols, "colour": colour}
+            elif arr.shape[1:3] != (info["rows"], info["cols"]) or (arr.ndim == 4) != info["colour"]:
+                raise InputError(f"frame size changed at frame {n}")
+            if any(pad):
+                widths = [(0, 0), (0, pad[0]), (0, pad[1])] + [(0, 0)] * (arr.ndim - 3)
+                arr = np.pad(arr, widths, mode="edge")
+            for frame in arr:
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
+                                                format="rgb24" if info["colour"] else "gray")
+                if vf.format.name != stream.pix_fmt:
+                    vf = vf.reformat(format=stream.pix_fmt)
+                vf.pts = n
+                _put(container, stream, vf)
+                n += 1
+        if stream is None:
+            raise InputError(f"no frames to write to {str(path)!r}")
+        _put(container, stream, None)
     return {"path": str(path), "codec": codec, "pix_fmt": stream.pix_fmt, "play_rate": float(play_rate),
             "capture_rate": float(capture_rate), "n_frames": n, **info}
 
