@@ -37,17 +37,20 @@ function formatSize(bytes) {
 }
 
 // ---- video list -------------------------------------------------------------------------------
+// the line an empty list shows instead of its items
+function hintItem(text) {
+  const li = document.createElement("li");
+  li.className = "hint";
+  li.textContent = text;
+  return li;
+}
+
 async function loadVideos(selectId = null) {
   const list = $("videos");
   try {
     const data = await api("GET", "/api/videos");
     list.replaceChildren();
-    if (!data.videos.length) {
-      const li = document.createElement("li");
-      li.className = "hint";
-      li.textContent = "no video in this folder; upload one below";
-      list.append(li);
-    }
+    if (!data.videos.length) list.append(hintItem("no video in this folder; upload one below"));
     for (const v of data.videos) {
       const li = document.createElement("li");
       li.dataset.id = v.id;
@@ -367,12 +370,7 @@ async function loadJobs() {
   }
   const list = $("jobs");
   list.replaceChildren();
-  if (!data.jobs.length) {
-    const li = document.createElement("li");
-    li.className = "hint";
-    li.textContent = "no job yet";
-    list.append(li);
-  }
+  if (!data.jobs.length) list.append(hintItem("no job yet"));
   for (const job of data.jobs) {
     const li = document.createElement("li");
     li.dataset.id = job.id;
