@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vismic import simulate as sim
+from vismic.analysis.spectra import motion_spectrum
 from vismic.errors import ParameterError
 from vismic.magnify import MotionMagnifier, magnify
 
@@ -28,6 +29,13 @@ def _displacement(frames, k):
     c = (frames[:, 16:-16, 16:-16] * np.exp(-1j * k * xx[16:-16, 16:-16])).sum(axis=(1, 2))
     d = -np.unwrap(np.angle(c * np.conj(c[0]))) / k
     return d - d.mean()
+
+
+def _band_rms(path, rate, band, grid):
+    """RMS displacement within ``band`` of every region of ``grid``, as vismic's motion spectrum measures it."""
+    ms = motion_spectrum(path, fps=rate, grid=grid)
+    sel = (ms.freqs >= band[0]) & (ms.freqs <= band[1])
+    return np.sqrt(np.trapezoid(ms.region_psd[..., sel], ms.freqs[sel], axis=-1))
 
 
 def _run(mag, frames, batch=16):
@@ -64,8 +72,6 @@ def test_an_object_is_magnified_and_its_still_background_is_not(tmp_path):
     """A textured square moving 0.02 px at 100 Hz over a still textured background, read noise 2 grey
     levels: measured by vismic's own motion spectrum, the object's band motion grows many times and
     the background's stays within 3x (the noise gate keeps the background's noise from being magnified)."""
-    from vismic.analysis.spectra import motion_spectrum
-
     mask = np.zeros((160, 160))
     mask[56:104, 56:104] = 1
     snd = sim.builtin_sound("tone", rate=RATE, duration=0.5, freq=100.0)
@@ -77,9 +83,7 @@ def test_an_object_is_magnified_and_its_still_background_is_not(tmp_path):
     assert res["frames"] == sc.n_frames and res["video"]["codec"] == "ffv1"
 
     def band_rms(path):
-        ms = motion_spectrum(path, fps=RATE, grid=(5, 5))
-        sel = (ms.freqs >= 80) & (ms.freqs <= 120)
-        return np.sqrt(np.trapezoid(ms.region_psd[..., sel], ms.freqs[sel], axis=-1))
+        return _band_rms(path, RATE, (80, 120), (5, 5))
 
     ratio = band_rms(tmp_path / "out.mkv") / band_rms(tmp_path / "in.mkv")
     # the centre tile lies inside the object; the outer ring of tiles is >= 24 px from it (the
@@ -131,8 +135,6 @@ def test_cli_writes_a_video_and_refuses_bad_input_in_one_line(tmp_path, capsys):
 def test_the_noise_gate_keeps_motion_that_fills_the_frame(tmp_path):
     """With no still part in the picture the gate still tells motion from noise (split halves of each
     block, no noise floor taken from 'quiet' blocks): a rigid scene comes out magnified."""
-    from vismic.analysis.spectra import motion_spectrum
-
     snd = sim.builtin_sound("tone", rate=RATE, duration=0.4, freq=100.0)
     sc = sim.Scene(texture=sim.make_texture("pink", (96, 96), seed=4), sound=snd, rate=RATE, rms_px=0.02,
                    shape=(64, 64), noise_sigma=2.0, seed=4)
@@ -140,9 +142,7 @@ def test_the_noise_gate_keeps_motion_that_fills_the_frame(tmp_path):
     magnify(tmp_path / "in.mkv", tmp_path / "out.mkv", fps=RATE, band=(80, 120), factor=10)
 
     def band_rms(path):
-        ms = motion_spectrum(path, fps=RATE, grid=(1, 1))
-        sel = (ms.freqs >= 80) & (ms.freqs <= 120)
-        return float(np.sqrt(np.trapezoid(ms.region_psd[0, 0, sel], ms.freqs[sel])))
+        return float(_band_rms(path, RATE, (80, 120), (1, 1))[0, 0])
 
     assert band_rms(tmp_path / "out.mkv") / band_rms(tmp_path / "in.mkv") > 6.0
 
@@ -170,16 +170,12 @@ def test_a_thin_string_is_magnified_as_far_as_its_true_motion_measures(tmp_path)
     it (the block displacement pools every band, weighted by its noise; an earlier gate pooled phases
     in radians and measured x1.3-4.6 here), the output reads close to the truth rendered 30x larger
     and the board stays still."""
-    from vismic.analysis.spectra import motion_spectrum
-
     sim.render(_string_scene(0.01), tmp_path / "in.mkv")
     sim.render(_string_scene(0.3), tmp_path / "truth.mkv")
     magnify(tmp_path / "in.mkv", tmp_path / "out.mkv", fps=600.0, band=(75, 90), factor=30)
 
     def band_rms(path):
-        ms = motion_spectrum(path, fps=600.0, grid=(5, 6))
-        sel = (ms.freqs >= 75) & (ms.freqs <= 90)
-        return np.sqrt(np.trapezoid(ms.region_psd[..., sel], ms.freqs[sel], axis=-1))
+        return _band_rms(path, 600.0, (75, 90), (5, 6))
 
     before = band_rms(tmp_path / "in.mkv")
     ratio, truth = band_rms(tmp_path / "out.mkv") / before, band_rms(tmp_path / "truth.mkv") / before
